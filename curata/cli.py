@@ -1,0 +1,147 @@
+"""The ``curata`` command: a thin layer over ``curata.Project``.
+
+Each command parses options, calls one API method and presents its result; user errors
+(``CurataError``) are printed as one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from curata.errors import CurataError
+
+app = typer.Typer(
+    help="Turn a list of class names into a clean, reviewed, versioned image-classification dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-p", help="Project folder (holds curata.toml).", envvar="CURATA_PROJECT")
+]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False)],
+    )
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project (created if missing).")],
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the folder's name).")] = None,
+    classes: Annotated[
+        list[str] | None, typer.Option("--class", "-c", help="A class name; repeat for more.")
+    ] = None,
+    classes_from: Annotated[
+        Path | None, typer.Option(help="Take class names from this folder's subfolders.")
+    ] = None,
+) -> None:
+    """Write a commented curata.toml for a new project."""
+    from curata.project import init_project
+
+    project = init_project(directory, name=name, classes=classes, classes_from=classes_from)
+    console.print(
+        f"created {project.root / 'curata.toml'} with {len(project.config.classes)} classes: "
+        f"{', '.join(project.config.class_names)}"
+    )
+    console.print("next: edit the classes' queries and descriptions, then `curata import` or `curata scrape`")
+
+
+@app.command("import")
+def import_(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with one subfolder per class (or flat, with --label).")
+    ],
+    label: Annotated[
+        str | None, typer.Option(help="Label every image of a flat folder with this class.")
+    ] = None,
+    project: ProjectOption = Path("."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import images from a folder: validate, copy into the media store, add to the dataset."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    report = proj.import_folder(folder, label=label, progress=not quiet)
+    console.print(
+        f"imported {report.added} new images from {report.folder} in {report.seconds:.1f} s "
+        f"({report.duplicates} already stored, {len(report.conflicts)} label conflicts, "
+        f"{len(report.rejected)} rejected)"
+    )
+    if report.conflicts:
+        table = Table(
+            "file",
+            "its class",
+            "same bytes already stored as",
+            title="Label conflicts (tagged label-conflict for review)",
+        )
+        for path, label, stored in report.conflicts:
+            table.add_row(path, label, stored or "(no label)")
+        console.print(table)
+    if report.rejected:
+        table = Table("file", "reason", title="Rejected files")
+        for path, reason in report.rejected:
+            table.add_row(path, reason)
+        console.print(table)
+
+
+@app.command()
+def status(project: ProjectOption = Path(".")) -> None:
+    """Show the project's classes and sample counts."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    counts = proj.class_counts()
+    table = Table("class", "samples", title=f"{proj.config.dataset.name} ({proj.root})")
+    for name, count in counts.items():
+        table.add_row(name, str(count))
+    table.add_row("[bold]total", f"[bold]{len(proj.dataset)}")
+    console.print(table)
+
+
+@app.command()
+def review(
+    project: ProjectOption = Path("."),
+    port: Annotated[int, typer.Option(help="Port for the App.")] = 5151,
+    address: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the App to your network.")
+    ] = "127.0.0.1",
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only serve; do not open a browser.")
+    ] = False,
+) -> None:
+    """Open the FiftyOne App on the project's dataset (Ctrl-C to stop)."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    running = proj.review(port=port, address=address, open_browser=not no_browser)
+    console.print(f"FiftyOne App for {proj.config.dataset.name} ({len(proj.dataset)} samples): {running.url}")
+    console.print("press Ctrl-C to stop")
+    try:
+        running.wait()
+    except KeyboardInterrupt:
+        console.print("App stopped")
+
+
+def main() -> None:
+    try:
+        app()
+    except CurataError as err:
+        errors.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,102 @@
+"""``Project``: the Python API every notebook and the CLI use.
+
+A project is a folder with ``curata.toml``, its media store and (by default) its database.
+Each method is one stage verb; the CLI is a thin layer over these.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from curata.config import CONFIG_NAME, Config, load_config
+from curata.errors import CurataError
+from curata.project_template import render_config, slugify
+from curata.store import Store
+
+if TYPE_CHECKING:
+    import fiftyone as fo
+
+    from curata.folder_import import ImportReport
+    from curata.review import RunningApp
+
+
+class Project:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.config: Config = load_config(self.root / CONFIG_NAME)
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r}, dataset={self.config.dataset.name!r})"
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.root, self.config.dataset.name, self.config.class_names)
+
+    @property
+    def dataset(self) -> fo.Dataset:
+        """The project's FiftyOne dataset: the single source of truth for every stage."""
+        return self.store.dataset
+
+    def import_folder(
+        self, folder: str | Path, label: str | None = None, progress: bool = True
+    ) -> ImportReport:
+        """Import ``folder`` (one subfolder per class, or a flat folder with ``label``)."""
+        from curata.folder_import import import_folder
+
+        return import_folder(self.store, self.config, folder, label=label, progress=progress)
+
+    def class_counts(self) -> dict[str, int]:
+        """Samples per class, every configured class listed (zero included)."""
+        counts = Counter(self.dataset.values("ground_truth.label"))
+        return {name: counts.get(name, 0) for name in self.config.class_names}
+
+    def review(
+        self, port: int | None = None, address: str | None = None, open_browser: bool = True
+    ) -> RunningApp:
+        """Serve the FiftyOne App on this project's dataset."""
+        from curata.review import app
+
+        return app.launch_app(
+            self.dataset,
+            port=port or app.DEFAULT_PORT,
+            address=address or app.DEFAULT_ADDRESS,
+            open_browser=open_browser,
+        )
+
+
+def open_project(path: str | Path = ".") -> Project:
+    """Open the project whose ``curata.toml`` is in ``path``."""
+    return Project(path)
+
+
+def init_project(
+    path: str | Path,
+    name: str | None = None,
+    classes: list[str] | None = None,
+    classes_from: str | Path | None = None,
+) -> Project:
+    """Create ``path/curata.toml`` (never overwriting one) and return the project."""
+    root = Path(path).expanduser().resolve()
+    config_path = root / CONFIG_NAME
+    if config_path.exists():
+        raise CurataError(f"{config_path} already exists; edit it, or choose another folder")
+    names = list(classes or [])
+    if classes_from is not None:
+        folder = Path(classes_from).expanduser()
+        if not folder.is_dir():
+            raise CurataError(
+                f"{folder} is not a folder; --classes-from takes a folder with one subfolder per class"
+            )
+        names += sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    if not names:
+        names = ["first-class", "second-class"]
+    root.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(render_config(name or slugify(root.name), names), encoding="utf-8")
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():  # the database and media are data, not source
+        gitignore.write_text(".curata/\nmedia/\n", encoding="utf-8")
+    return Project(root)

@@ -1,0 +1,77 @@
+"""The commented ``curata.toml`` that ``curata init`` writes.
+
+The comments are the config's documentation at the place users read it: every key says
+what it does and what values it takes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from curata.config import ENGINES
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._")
+    return slug[:96] or "my-dataset"
+
+
+def render_config(name: str, classes: list[str]) -> str:
+    class_blocks = "\n".join(_class_block(c) for c in classes)
+    return f"""\
+# curata project file. Every stage reads it; edit it freely.
+# Reference: README.md, section "The config".
+
+[dataset]
+# Name of the FiftyOne dataset and of the published dataset (letters, digits, . _ -).
+name = {_toml_string(name)}
+# One or two sentences for the dataset card.
+description = ""
+# Licence of the collected images as the Hub spells it (e.g. "cc-by-4.0", "other").
+license = "other"
+
+# One [[classes]] block per class. `queries` are the web searches `curata scrape` runs;
+# `description` is the cultural or domain context of the class, shown in the dataset card
+# and by `curata predict`.
+{class_blocks}
+[scrape]
+# Engines to query, in order. Known: {", ".join(ENGINES)}.
+engines = ["bing", "duckduckgo"]
+# Stop collecting a class once it has this many accepted images.
+max_per_class = 200
+
+[import]
+# Images above this many pixels are rejected (decompression-bomb guard).
+max_pixels = 100_000_000
+# Files above this size (MB) are rejected before decoding.
+max_file_mb = 50
+
+[embeddings]
+# "open_clip" (needs its weights: downloaded once, or a local file in `pretrained`)
+# or "efficientnet-lite0" (ImageNet weights shipped with curata, works offline).
+backend = "open_clip"
+arch = "ViT-B-32"
+# An open_clip pretrained tag, or the path of a local weights file.
+pretrained = "laion2b_s34b_b79k"
+
+[hub]
+# Where `curata publish` writes: "hf://datasets/<user>/<name>" for the Hugging Face Hub,
+# or a local folder / file:// URL for a git repository laid out like the Hub's.
+target = ""
+"""
+
+
+def _class_block(name: str) -> str:
+    return f"""\
+[[classes]]
+name = {_toml_string(name)}
+queries = [{_toml_string(name)}]
+description = \"\"\"
+What a {name} is, where it comes from and what tells it apart from its neighbours.
+\"\"\"
+"""

@@ -1,0 +1,163 @@
+"""Shared fixtures: one real MongoDB for the session, projects in temp folders, shared data.
+
+The session's mongod is FiftyOne's bundled binary, started on a free loopback port before
+FiftyOne is imported; tests reach it through ``FIFTYONE_DATABASE_URI``, the same path users
+take for an external database. Tests of the per-project managed database run the CLI in a
+subprocess without that variable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+_mongod: subprocess.Popen | None = None
+_mongod_dir: Path | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bundled_mongod() -> Path:
+    spec = importlib.util.find_spec("fiftyone")
+    assert spec and spec.submodule_search_locations, "fiftyone is not installed"
+    return Path(spec.submodule_search_locations[0]) / "db" / "bin" / "mongod"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _mongod, _mongod_dir
+    if "fiftyone" in sys.modules:
+        raise RuntimeError("fiftyone was imported before the test database was configured")
+    db_dir = _mongod_dir = Path(tempfile.mkdtemp(prefix="curata-test-mongo-"))
+    port = free_port()
+    _mongod = subprocess.Popen(
+        [
+            str(bundled_mongod()),
+            "--dbpath",
+            str(db_dir),
+            "--port",
+            str(port),
+            "--bind_ip",
+            "127.0.0.1",
+            "--logpath",
+            str(db_dir / "mongod.log"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if _mongod.poll() is not None:
+            raise RuntimeError(f"test mongod exited with {_mongod.returncode}; see {db_dir / 'mongod.log'}")
+        time.sleep(0.2)
+    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
+    os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _mongod is not None:
+        _mongod.terminate()
+        try:
+            _mongod.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _mongod.kill()
+    if _mongod_dir is not None:
+        shutil.rmtree(_mongod_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test images not found at {SHARED_DATA} (the shared data folder beside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """Create a project with a unique dataset name (tests share one database)."""
+    import curata
+
+    def make(classes=("daisy", "dandelion", "roses", "sunflowers", "tulips"), folder="project"):
+        return curata.init(tmp_path / folder, name=f"test-{uuid.uuid4().hex[:12]}", classes=list(classes))
+
+    return make
+
+
+@pytest.fixture
+def flowers(shared_data, tmp_path) -> Path:
+    """A small class-folder tree of real flower photos (8 per class), plus the cross-class duplicate."""
+    source = shared_data / "tf-flowers-subset" / "images"
+    target = tmp_path / "flowers"
+    for class_dir in sorted(p for p in source.iterdir() if p.is_dir()):
+        (target / class_dir.name).mkdir(parents=True)
+        for photo in sorted(class_dir.glob("*.jpg"))[:8]:
+            shutil.copy(photo, target / class_dir.name / photo.name)
+    duplicate = "15922772266_1167a06620.jpg"
+    for cls in ("roses", "tulips"):
+        shutil.copy(source / cls / duplicate, target / cls / duplicate)
+    return target
+
+
+def cli_env(**overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    env["COLUMNS"] = "200"  # rich wraps at 80 columns when not on a terminal
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180, cwd: Path | None = None):
+    curata = Path(sys.executable).with_name("curata")
+    return subprocess.run(
+        [str(curata), *args], capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=cwd
+    )
+
+
+@pytest.fixture
+def chrome():
+    """Real headless Debian Chromium through Selenium, with every host but loopback unresolvable."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path = Path("/usr/bin/chromedriver")
+    assert driver_path.exists(), "Debian's chromium-driver is missing: run `make install` (it installs it)"
+    options = webdriver.ChromeOptions()
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--window-size=1400,1000",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

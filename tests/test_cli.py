@@ -1,0 +1,46 @@
+"""The CLI as a user runs it: a subprocess, the project's own database, one-line errors."""
+
+from __future__ import annotations
+
+from tests.conftest import cli_env, run_cli
+
+
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("init", "import", "status", "review"):
+        assert command in result.stdout
+    for command in ("init", "import", "status", "review"):
+        sub = run_cli(command, "--help")
+        assert sub.returncode == 0 and "Usage" in sub.stdout, command
+
+
+def test_init_import_status_with_the_project_database(tmp_path, flowers):
+    env = cli_env(FIFTYONE_DATABASE_URI=None, FIFTYONE_DATABASE_DIR=None)
+    project = tmp_path / "proj"
+    created = run_cli("init", str(project), "--classes-from", str(flowers), env=env)
+    assert created.returncode == 0, created.stderr
+    assert "5 classes" in created.stdout
+    imported = run_cli("import", str(flowers), "-p", str(project), "--quiet", env=env)
+    assert imported.returncode == 0, imported.stderr
+    assert "imported 41 new images" in imported.stdout and "label conflicts" in imported.stdout.lower()
+    assert "15922772266_1167a06620.jpg" in imported.stdout
+    assert (project / ".curata" / "db" / "WiredTiger").exists(), "the project's own mongod holds the data"
+    status = run_cli("status", "-p", str(project), env=env)
+    assert status.returncode == 0, status.stderr
+    lines = {line.split()[1]: line.split()[3] for line in status.stdout.splitlines() if line.count("│") >= 3}
+    assert lines["roses"] == "9" and lines["daisy"] == "8" and lines["total"] == "41"
+    again = run_cli("import", str(flowers), "-p", str(project), "--quiet", env=env)
+    assert "imported 0 new images" in again.stdout and "42 already stored" in again.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    (tmp_path / "curata.toml").write_text('[dataset]\nname = "x"\n\n[[classes]]\nname = "a"\nqueries = "a"\n')
+    result = run_cli("status", "-p", str(tmp_path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    message = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(message) == 1, result.stderr
+    assert "line 6" in message[0] and "classes[0].queries" in message[0]
+    missing = run_cli("import", str(tmp_path / "nowhere"), "-p", str(tmp_path / "nothing"))
+    assert missing.returncode == 1 and "curata init" in missing.stderr and "Traceback" not in missing.stderr
