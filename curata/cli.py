@@ -102,6 +102,29 @@ def import_(
 
 
 @app.command()
+def curate(
+    project: ProjectOption = Path("."),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Find duplicates, label conflicts, split leaks and quality issues; save a view for each."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    report = proj.curate(progress=not quiet)
+    console.print(
+        f"curated {len(proj.dataset)} samples in {report.seconds:.1f} s "
+        f"({report.analysed} analysed, {report.reused} unchanged since the last run)"
+    )
+    table = Table("problem", "samples", "saved view", title="Found (open them with `curata review`)")
+    for problem, count, view in report.rows:
+        table.add_row(problem, str(count), view)
+    console.print(table)
+    if report.groups:
+        largest = ", ".join(f"{len(g.members)}" for g in report.groups[:5])
+        console.print(f"{len(report.groups)} duplicate groups (largest: {largest})")
+
+
+@app.command()
 def status(project: ProjectOption = Path(".")) -> None:
     """Show the project's classes and sample counts."""
     from curata.project import open_project

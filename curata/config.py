@@ -59,6 +59,25 @@ class ImportSection(_Section):
     max_file_mb: float = Field(default=50.0, gt=0)
 
 
+class QualityThresholds(_Section):
+    """A sample has an issue when its score (0-1, lower is worse) is below the threshold."""
+
+    blurry: float = Field(default=0.25, ge=0, le=1)
+    dark: float = Field(default=0.36, ge=0, le=1)
+    light: float = Field(default=0.05, ge=0, le=1)
+    low_information: float = Field(default=0.3, ge=0, le=1)
+    grayscale: float = Field(default=0.05, ge=0, le=1)
+    odd_aspect_ratio: float = Field(default=0.35, ge=0, le=1)
+    odd_size: float = Field(default=0.5, ge=0, le=1)
+
+
+class CurationSection(_Section):
+    near_duplicate_radius: int = Field(default=6, ge=0, le=32)
+    match_mirrored: bool = True
+    workers: int = Field(default=0, ge=0)
+    thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
+
+
 class EmbeddingsSection(_Section):
     backend: Literal["open_clip", "efficientnet-lite0"] = "open_clip"
     arch: str = "ViT-B-32"
@@ -74,6 +93,7 @@ class Config(_Section):
     classes: list[ClassSpec] = Field(min_length=1)
     scrape: ScrapeSection = Field(default_factory=ScrapeSection)
     import_: ImportSection = Field(default_factory=ImportSection, alias="import")
+    curation: CurationSection = Field(default_factory=CurationSection)
     embeddings: EmbeddingsSection = Field(default_factory=EmbeddingsSection)
     hub: HubSection = Field(default_factory=HubSection)
 

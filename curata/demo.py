@@ -43,6 +43,13 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
         console.print(
             f"          conflict: {path} is filed as {label} but the same bytes are stored as {stored}"
         )
+    step = time.perf_counter()
+    curation = project.curate()
+    found = ", ".join(f"{problem} {count}" for problem, count, _ in curation.rows if count)
+    console.print(
+        f"[bold]curate[/]  {curation.analysed} images analysed, {curation.reused} unchanged: "
+        f"{found or 'nothing'} ({time.perf_counter() - step:.1f} s; one saved view per problem)"
+    )
     counts = ", ".join(f"{name} {count}" for name, count in project.class_counts().items())
     console.print(
         f"[bold]dataset[/] {project.config.dataset.name}: {len(project.dataset)} samples ({counts})"

@@ -9,6 +9,7 @@ rejected with a reason instead of crashing a later stage. Formats a browser cann
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ class ImageInfo:
     mode: str
     orientation: int  # EXIF orientation of the original (1 = upright)
     converted: bool
+    pixel_sha256: str  # digest of the decoded pixels: equal for re-saves with other metadata or encoding
 
     @property
     def mime_type(self) -> str:
@@ -90,6 +92,7 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
     if width == 0 or height == 0:
         raise RejectedImage("image has no pixels")
 
+    pixels = pixel_digest(image)
     orientation = _orientation(image)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
@@ -103,6 +106,7 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
             image.mode,
             orientation,
             converted=False,
+            pixel_sha256=pixels,
         )
     upright = ImageOps.exif_transpose(image)
     if upright.mode not in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
@@ -118,7 +122,30 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
         upright.mode,
         orientation,
         converted=True,
+        pixel_sha256=pixels,
     )
+
+
+def pixel_digest(image: Image.Image) -> str:
+    """sha256 of the decoded pixels as RGB (RGBA when there is real transparency) plus the size.
+
+    The same picture saved as JPEG with other EXIF, or as lossless WebP or PNG, gets the same
+    digest; any change to a pixel gives another.
+    """
+    if "A" in image.getbands() or image.mode == "P" and "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        normalised = rgba if rgba.getextrema()[3][0] < 255 else rgba.convert("RGB")
+    else:
+        normalised = image.convert("RGB")
+    digest = hashlib.sha256(f"{normalised.mode}{normalised.size}".encode())
+    digest.update(normalised.tobytes())
+    return digest.hexdigest()
+
+
+def pixel_digest_of_file(path: str | Path) -> str:
+    with Image.open(path) as image:
+        image.load()
+        return pixel_digest(image)
 
 
 def _orientation(image: Image.Image) -> int:

@@ -19,6 +19,7 @@ from curata.store import Store
 if TYPE_CHECKING:
     import fiftyone as fo
 
+    from curata.curation.curate import CurationReport
     from curata.folder_import import ImportReport
     from curata.review import RunningApp
 
@@ -47,6 +48,12 @@ class Project:
         from curata.folder_import import import_folder
 
         return import_folder(self.store, self.config, folder, label=label, progress=progress)
+
+    def curate(self, progress: bool = True) -> CurationReport:
+        """Find duplicates, label conflicts, split leaks and quality issues; save a view for each."""
+        from curata.curation.curate import curate
+
+        return curate(self.store, self.config.curation, progress=progress)
 
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""

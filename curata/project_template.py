@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from curata.config import ENGINES
+from curata.config import ENGINES, QualityThresholds
 
 
 def _toml_string(value: str) -> str:
@@ -23,6 +23,7 @@ def slugify(text: str) -> str:
 
 def render_config(name: str, classes: list[str]) -> str:
     class_blocks = "\n".join(_class_block(c) for c in classes)
+    thresholds = "\n".join(f"{key} = {value}" for key, value in QualityThresholds().model_dump().items())
     return f"""\
 # curata project file. Every stage reads it; edit it freely.
 # Reference: README.md, section "The config".
@@ -50,6 +51,19 @@ max_per_class = 200
 max_pixels = 100_000_000
 # Files above this size (MB) are rejected before decoding.
 max_file_mb = 50
+
+[curation]
+# Hamming distance (0-32) between 64-bit pHashes at or under which two images are near
+# duplicates: 0 finds re-encodes and resizes only; 6 also finds light edits and crops.
+near_duplicate_radius = 6
+# Also match left-right mirrored copies.
+match_mirrored = true
+# Worker processes for image analysis (0 = one per CPU core).
+workers = 0
+
+[curation.thresholds]
+# Every quality score lies in 0-1, lower is worse; a sample has the issue below its threshold.
+{thresholds}
 
 [embeddings]
 # "open_clip" (needs its weights: downloaded once, or a local file in `pretrained`)

@@ -173,6 +173,7 @@ class Store:
         else:
             dataset = fo.Dataset(self.dataset_name, persistent=True)
             dataset.add_sample_field("sha256", fo.StringField)
+            dataset.add_sample_field("pixel_sha256", fo.StringField)
             dataset.add_sample_field(
                 "ground_truth", fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
             )
@@ -219,6 +220,7 @@ class Store:
         sample = fo.Sample(
             filepath=str(path),
             sha256=image.sha256,
+            pixel_sha256=info.pixel_sha256,
             tags=list(image.tags),
             metadata=fo.ImageMetadata(
                 size_bytes=len(info.data),

@@ -8,9 +8,9 @@ from tests.conftest import cli_env, run_cli
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("init", "import", "status", "review"):
+    for command in ("init", "import", "curate", "status", "review"):
         assert command in result.stdout
-    for command in ("init", "import", "status", "review"):
+    for command in ("init", "import", "curate", "status", "review"):
         sub = run_cli(command, "--help")
         assert sub.returncode == 0 and "Usage" in sub.stdout, command
 
@@ -32,6 +32,20 @@ def test_init_import_status_with_the_project_database(tmp_path, flowers):
     assert lines["roses"] == "9" and lines["daisy"] == "8" and lines["total"] == "41"
     again = run_cli("import", str(flowers), "-p", str(project), "--quiet", env=env)
     assert "imported 0 new images" in again.stdout and "42 already stored" in again.stdout
+    curated = run_cli("curate", "-p", str(project), "--quiet", env=env)
+    assert curated.returncode == 0, curated.stderr
+    assert "41 analysed, 0 unchanged" in curated.stdout
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2:4]
+        for line in curated.stdout.splitlines()
+        if line.count("│") == 4
+    }
+    assert (
+        rows["label conflicts"][0].strip() == "1" and rows["label conflicts"][1].strip() == "label-conflicts"
+    )
+    assert rows["blurry"][1].strip() == "issue-blurry"
+    rerun = run_cli("curate", "-p", str(project), "--quiet", env=env)
+    assert "0 analysed, 41 unchanged" in rerun.stdout
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path):

@@ -19,4 +19,5 @@ def test_quickstart_notebook_runs():
     text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "97 added, 3 duplicates, 0 rejected" in text
     assert "roses also filed as ['tulips']" in text
+    assert "label conflicts       1  view: label-conflicts" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the class grid was drawn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -37,6 +38,7 @@ def test_review_shows_the_samples_in_headless_chromium(make_project, flowers, ch
 
     project = make_project()
     project.import_folder(flowers, progress=False)
+    project.curate(progress=False)
     port = free_port()
     curata = Path(sys.executable).with_name("curata")
     process = subprocess.Popen(
@@ -65,6 +67,16 @@ def test_review_shows_the_samples_in_headless_chromium(make_project, flowers, ch
         body = chrome.find_element("tag name", "body").text
         assert "daisy" in body and "ground_truth" in body
         chrome.save_screenshot(str(tmp_path / "app.png"))
+
+        # curate's saved views open by name and hold what curate found
+        chrome.get(f"{url}datasets/{project.config.dataset.name}?view=label-conflicts")
+        WebDriverWait(chrome, 60).until(
+            lambda d: re.search(r"\b1 sample\b", d.find_element("tag name", "body").text)
+        )
+        dark = len(project.dataset.load_saved_view("issue-dark"))
+        chrome.get(f"{url}datasets/{project.config.dataset.name}?view=issue-dark")
+        expected = f"{dark} sample" if dark == 1 else f"{dark} samples"
+        WebDriverWait(chrome, 60).until(lambda d: expected in d.find_element("tag name", "body").text)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)

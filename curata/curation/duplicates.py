@@ -1,0 +1,99 @@
+"""Group exact and near duplicates, and pick the copy to keep in each group.
+
+Edges come from three relations: identical decoded pixels (the same image re-saved with other
+metadata or another lossless encoding), pHashes within the radius, and — when asked — one
+image's pHash within the radius of another's mirror-image pHash (a flipped copy). Groups are
+the connected components of that graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from curata.curation.near_duplicates import hex_to_uint64, near_pairs
+
+
+@dataclass(frozen=True)
+class Member:
+    """What grouping needs to know about one sample."""
+
+    id: str
+    sha256: str
+    phash: str
+    phash_mirror: str
+    pixel_sha256: str | None
+    label: str | None
+    split: str | None
+    pixels: int  # width * height
+    sharpness: float
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    id: str
+    members: tuple[Member, ...]  # keeper first
+    exact: bool  # every member has the same decoded pixels
+
+    @property
+    def keeper(self) -> Member:
+        return self.members[0]
+
+    @property
+    def labels(self) -> set[str]:
+        return {m.label for m in self.members if m.label}
+
+    @property
+    def splits(self) -> set[str]:
+        return {m.split for m in self.members if m.split}
+
+
+def find_groups(members: Sequence[Member], radius: int, match_mirrored: bool = True) -> list[DuplicateGroup]:
+    """Duplicate groups (two or more members), largest first."""
+    n = len(members)
+    if n < 2:
+        return []
+    phashes = hex_to_uint64(m.phash for m in members)
+    if match_mirrored:
+        both = np.concatenate([phashes, hex_to_uint64(m.phash_mirror for m in members)])
+        i, j = near_pairs(both, radius)
+        i, j = i % n, j % n
+    else:
+        i, j = near_pairs(phashes, radius)
+    exact_i, exact_j = _equal_pixel_pairs(members)
+    i, j = np.concatenate([i, exact_i]), np.concatenate([j, exact_j])
+    keep = i != j
+    graph = coo_matrix((np.ones(keep.sum()), (i[keep], j[keep])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    sizes = np.bincount(component)
+    groups = []
+    for label in np.nonzero(sizes > 1)[0]:
+        group = sorted((members[k] for k in np.nonzero(component == label)[0]), key=_keeper_order)
+        exact = group[0].pixel_sha256 is not None and all(
+            m.pixel_sha256 == group[0].pixel_sha256 for m in group
+        )
+        groups.append(DuplicateGroup(group[0].sha256[:16], tuple(group), exact))
+    return sorted(groups, key=lambda g: (-len(g.members), g.id))
+
+
+def _keeper_order(member: Member) -> tuple:
+    """Largest resolution first, then the sharpest; sha256 breaks ties so the choice is stable."""
+    return (-member.pixels, -member.sharpness, member.sha256)
+
+
+def _equal_pixel_pairs(members: Sequence[Member]) -> tuple[np.ndarray, np.ndarray]:
+    first_of: dict[str, int] = {}
+    i, j = [], []
+    for index, member in enumerate(members):
+        if member.pixel_sha256 is None:
+            continue
+        if member.pixel_sha256 in first_of:
+            i.append(first_of[member.pixel_sha256])
+            j.append(index)
+        else:
+            first_of[member.pixel_sha256] = index
+    return np.array(i, dtype=np.int64), np.array(j, dtype=np.int64)

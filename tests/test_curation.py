@@ -1,0 +1,191 @@
+"""`curate` on real ground truth: duplicates, conflicts, quality issues, leaks, incremental reruns."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from itertools import combinations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from curata.config import parse_config
+from curata.curation.analysis import analyse
+from curata.curation.curate import DUP_TAG, LEAK_TAG
+from curata.curation.quality import ISSUES_BY_NAME
+
+
+def pairs_of(groups) -> set[frozenset[str]]:
+    return {frozenset(p) for g in groups for p in combinations(g, 2)}
+
+
+def by_original_path(project) -> dict[str, str]:
+    """sample id -> original path (import dedups identical bytes: one path per sample)."""
+    ids, paths = project.dataset.values(["id", "source.original_path"])
+    return dict(zip(ids, paths, strict=True))
+
+
+def test_imagededup_ground_truth(make_project, shared_data, capsys):
+    root = shared_data / "imagededup-tests"
+    truth = json.loads((root / "ground_truth.json").read_text())
+    project = make_project(classes=("ukbench",))
+    imported = project.import_folder(root, label="ukbench", progress=False)
+    corrupt = {path for path, _ in imported.rejected}
+    assert {
+        "mixed_images/ukbench09268_corrupt.jpg",
+        "mixed_nested_images/ukbench09268_corrupt.jpg",
+    } <= corrupt
+    report = project.curate(progress=False)
+
+    path_of = by_original_path(project)
+    found = pairs_of([[path_of[m.id] for m in g.members] for g in report.groups])
+    # Byte-identical copies became one sample at import, stored under the first path seen.
+    near_group = [
+        p.replace("mixed_images/ukbench00120.jpg", "base_images/ukbench00120.jpg")
+        for p in truth["near_duplicate_groups"][0]
+    ]
+    # alpha_channel_image.png is ukbench00120 with an alpha channel: a true copy the file does not list.
+    expected = pairs_of([near_group + ["alpha_channel_image.png"], *truth["same_pixels_different_encoding"]])
+    hash_reachable = {p for p in expected if "mixed_images/ukbench00120_rotation.jpg" not in p}
+    true_positives = found & expected
+    precision = len(true_positives) / max(len(found), 1)
+    recall = len(true_positives) / len(expected)
+    with capsys.disabled():
+        print(
+            f"\nimagededup-tests near-duplicate pairs: precision {precision:.2f}, recall {recall:.2f} "
+            f"({len(true_positives)}/{len(expected)}; the 20-degree rotation is beyond perceptual hashes)"
+        )
+    assert hash_reachable <= found, "resize, flip, grey, alpha and re-encoded copies are found"
+    assert precision == 1.0
+    assert report.count("duplicates") == sum(len(g.members) - 1 for g in report.groups)
+
+
+def test_cleanvision_ground_truth(make_project, shared_data, capsys):
+    root = shared_data / "cleanvision-tests"
+    truth = json.loads((root / "ground_truth.json").read_text())
+    project = make_project(classes=("web",))
+    imported = project.import_folder(root / "images", label="web", progress=False)
+    assert imported.added == 9 and imported.duplicates == 1  # image_236 is byte-identical to image_142
+    report = project.curate(progress=False)
+    names = {i: p.split("/")[-1] for i, p in by_original_path(project).items()}
+    scores = []
+    for issue in ("dark", "light", "blurry", "grayscale", "low_information", "odd_size", "odd_aspect_ratio"):
+        flagged = {names[i] for i in project.dataset.match_tags(f"issue:{issue}").values("id")}
+        expected = {image for image, issues in truth["per_image_issues"].items() if issue in issues}
+        scores.append((issue, len(flagged & expected), len(flagged), len(expected)))
+        assert flagged == expected, issue
+    near = [sorted(names[m.id] for m in g.members) for g in report.groups]
+    assert near == [["image_103.png", "image_408.png"]]
+    with capsys.disabled():
+        print(
+            "\ncleanvision-tests issues (true positives / flagged / expected): "
+            + ", ".join(f"{n} {tp}/{f}/{e}" for n, tp, f, e in scores)
+        )
+
+
+def test_cross_class_duplicate_in_flowers_is_a_label_conflict(make_project, flowers):
+    project = make_project()
+    project.import_folder(flowers, progress=False)
+    report = project.curate(progress=False)
+    conflicts = project.dataset.load_saved_view("label-conflicts")
+    assert report.count("label conflicts") == len(conflicts) == 1
+    assert conflicts.first().source.original_path == "roses/15922772266_1167a06620.jpg"
+    assert conflicts.first().label_conflicts == ["tulips"]
+
+
+def test_sharp_photos_score_sharper_than_their_blurred_shots(shared_data, capsys):
+    root = shared_data / "blur-triplets"
+    with open(root / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    blurry = ISSUES_BY_NAME["blurry"]
+    score = {row["file"]: blurry.score(analyse(str(root / row["file"])).as_dict()) for row in rows}
+    for scene in {row["scene_id"] for row in rows}:
+        shots = [row for row in rows if row["scene_id"] == scene]
+        sharp = next(score[r["file"]] for r in shots if r["blur_type"] == "sharp")
+        assert all(sharp > score[r["file"]] for r in shots if r["blur_type"] != "sharp"), scene
+    auc = roc_auc_score([r["blur_type"] == "sharp" for r in rows], [score[r["file"]] for r in rows])
+    with capsys.disabled():
+        print(f"\nblur-triplets sharp-vs-blurred ranking AUC: {auc:.3f}")
+    assert auc >= 0.95
+
+
+def test_low_light_photos_are_dark_among_flowers(make_project, shared_data, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    shutil.copytree(shared_data / "tf-flowers-subset" / "images" / "daisy", folder / "daisy")
+    shutil.copytree(shared_data / "low-light" / "images", folder / "dark")
+    project = make_project(classes=("daisy", "dark"))
+    project.import_folder(folder, progress=False)
+    project.curate(progress=False)
+    flagged = project.dataset.match_tags("issue:dark")
+    labels = flagged.values("ground_truth.label")
+    caught, false_alarms = labels.count("dark"), labels.count("daisy")
+    with capsys.disabled():
+        print(f"\nlow-light: {caught}/12 flagged dark; {false_alarms}/120 daisy photos flagged dark")
+    assert caught >= 11 and false_alarms <= 4
+    worst = project.dataset.load_saved_view("issue-dark").values("dark_score")
+    assert worst == sorted(worst)
+
+
+def test_rerun_is_incremental_and_thresholds_retag_without_decoding(make_project, flowers, tmp_path):
+    project = make_project()
+    first_half = tmp_path / "first"
+    for class_dir in flowers.iterdir():
+        (first_half / class_dir.name).mkdir(parents=True)
+        for photo in sorted(class_dir.iterdir())[:6]:
+            shutil.copy(photo, first_half / class_dir.name / photo.name)
+    project.import_folder(first_half, progress=False)
+    first = project.curate(progress=False)
+    before = len(project.dataset)
+    assert first.analysed == before and first.reused == 0
+    stamps = dict(zip(*project.dataset.values(["id", "image_stats.sharpness"]), strict=True))
+
+    project.import_folder(flowers, progress=False)
+    second = project.curate(progress=False)
+    assert len(project.dataset) == 41
+    assert second.analysed == 41 - before and second.reused == before
+    after = dict(zip(*project.dataset.values(["id", "image_stats.sharpness"]), strict=True))
+    assert all(after[i] == v for i, v in stamps.items())
+
+    text = (project.root / "curata.toml").read_text() + "\n"
+    (project.root / "curata.toml").write_text(text.replace("blurry = 0.25", "blurry = 0.99"))
+    project.config = parse_config((project.root / "curata.toml").read_text())
+    third = project.curate(progress=False)
+    assert third.analysed == 0
+    assert third.count("blurry") > second.count("blurry")
+
+
+def test_split_leaks_are_reported(make_project, shared_data, tmp_path):
+    root = shared_data / "imagededup-tests" / "mixed_images"
+    project = make_project(classes=("ukbench",))
+    project.import_folder(root, label="ukbench", progress=False)
+    project.curate(progress=False)
+    group = project.dataset.exists("dup_group").values("id")
+    splits = {
+        sample_id: ("train" if n % 2 else "test") for n, sample_id in enumerate(project.dataset.values("id"))
+    }
+    project.dataset.set_values("split", splits, key_field="id")
+    report = project.curate(progress=False)
+    leaks = project.dataset.load_saved_view("leaky-splits")
+    assert report.count("split leaks") == len(leaks) == len(group) >= 2
+    assert set(leaks.values("id")) == set(project.dataset.match_tags(LEAK_TAG).values("id"))
+
+
+def test_duplicate_groups_have_one_keeper_and_views_are_saved(make_project, shared_data):
+    project = make_project(classes=("ukbench",))
+    project.import_folder(shared_data / "imagededup-tests", label="ukbench", progress=False)
+    report = project.curate(progress=False)
+    dataset = project.dataset
+    for group in report.groups:
+        keepers = dataset.match({"dup_group": group.id, "dup_keeper": True})
+        assert len(keepers) == 1
+        keeper = keepers.first()
+        sizes = [m.pixels for m in group.members]
+        assert keeper.image_stats.width * keeper.image_stats.height == max(sizes)
+        assert DUP_TAG not in keeper.tags
+        assert len(dataset.match({"dup_group": group.id}).match_tags(DUP_TAG)) == len(group.members) - 1
+    saved = set(dataset.list_saved_views())
+    assert {"duplicates", "label-conflicts", "issue-blurry", "issue-dark", "issue-odd-size"} <= saved
+    grouped = dataset.load_saved_view("duplicates")
+    assert grouped._is_dynamic_groups and len(grouped) == len(report.groups)
+    assert np.isfinite(dataset.values("blurry_score")).all()
