@@ -33,7 +33,8 @@ benchmarks: install
 constraints: install
 	{ echo "# Exact pins for every package in the environment (pip install -c constraints.txt)."; \
 	  echo "# Regenerate after changing dependencies: make constraints"; \
-	  $(BIN)/python -m pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip==' \
+	    | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) demo-project .pytest_cache

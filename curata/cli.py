@@ -119,6 +119,12 @@ def curate(
     for problem, count, view in report.rows:
         table.add_row(problem, str(count), view)
     console.print(table)
+    if report.unreadable:
+        shown = ", ".join(report.unreadable[:3]) + (" ..." if len(report.unreadable) > 3 else "")
+        console.print(
+            f"[yellow]{len(report.unreadable)} media files could not be decoded[/] (tagged "
+            f"issue:unreadable; import the originals again): {shown}"
+        )
     if report.groups:
         largest = ", ".join(f"{len(g.members)}" for g in report.groups[:5])
         console.print(f"{len(report.groups)} duplicate groups (largest: {largest})")

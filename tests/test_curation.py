@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -189,3 +190,18 @@ def test_duplicate_groups_have_one_keeper_and_views_are_saved(make_project, shar
     grouped = dataset.load_saved_view("duplicates")
     assert grouped._is_dynamic_groups and len(grouped) == len(report.groups)
     assert np.isfinite(dataset.values("blurry_score")).all()
+
+
+def test_missing_media_is_reported_and_healed_by_reimport(make_project, flowers):
+    project = make_project()
+    project.import_folder(flowers / "daisy", label="daisy", progress=False)
+    lost = project.dataset.first()
+    Path(lost.filepath).unlink()
+    report = project.curate(progress=False)
+    assert report.unreadable == [lost.filepath] and report.count("unreadable") == 1
+    assert project.dataset.load_saved_view("issue-unreadable").values("id") == [lost.id]
+    project.import_folder(flowers / "daisy", label="daisy", progress=False)  # writes the file back
+    healed = project.curate(progress=False)
+    assert healed.unreadable == [] and healed.analysed == 1
+    assert "issue:unreadable" not in project.dataset[lost.id].tags
+    assert not project.dataset.has_saved_view("issue-unreadable")

@@ -56,55 +56,18 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
     _measure(dataset, settings, report, progress)
 
     has_split = dataset.has_field("split")
-    fields = [
-        "id",
-        "sha256",
-        "pixel_sha256",
-        "image_stats",
-        "ground_truth.label",
-        "label_conflicts",
-        *HASH_FIELDS,
-        *(issue.score_field for issue in ISSUES),
-        "dup_group",
-        "dup_keeper",
-        "dup_kind",
-    ]
-    if has_split:
-        fields.append("split")
-    columns = dict(zip(fields, dataset.values(fields), strict=True))
-    rows = [dict(zip(fields, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    rows = _load_rows(dataset, has_split)
     measured = [r for r in rows if r["image_stats"] is not None]
-
-    desired_tags: dict[str, set[str]] = {}
-    thresholds = settings.thresholds.model_dump()
-    stats = [_stats_dict(r["image_stats"]) for r in measured]
-    for issue in ISSUES:
-        scores = issue.scores(stats) if stats else []
-        values = {r["id"]: round(float(s), 5) for r, s in zip(measured, scores, strict=True)}
-        _write_changed(dataset, issue.score_field, values, {r["id"]: r[issue.score_field] for r in rows})
-        desired_tags[issue.tag] = {i for i, s in values.items() if s < thresholds[issue.name]}
-
-    members = [_member(r, has_split) for r in measured]
-    report.groups = find_groups(members, settings.near_duplicate_radius, settings.match_mirrored)
-    group_of, keeper, kind = {}, {}, {}
-    for group in report.groups:
-        for member in group.members:
-            group_of[member.id] = group.id
-            keeper[member.id] = member is group.keeper
-            kind[member.id] = "exact" if group.exact else "near"
-    everyone = {r["id"]: None for r in rows}
-    _write_changed(dataset, "dup_group", everyone | group_of, {r["id"]: r["dup_group"] for r in rows})
-    _write_changed(dataset, "dup_keeper", everyone | keeper, {r["id"]: r["dup_keeper"] for r in rows})
-    _write_changed(dataset, "dup_kind", everyone | kind, {r["id"]: r["dup_kind"] for r in rows})
-    desired_tags[DUP_TAG] = {m.id for g in report.groups for m in g.members[1:]}
-    desired_tags[CONFLICT_TAG] = {m.id for g in report.groups if len(g.labels) > 1 for m in g.members}
-    desired_tags[CONFLICT_TAG] |= {r["id"] for r in rows if r["label_conflicts"]}
-    desired_tags[LEAK_TAG] = {m.id for g in report.groups if len(g.splits) > 1 for m in g.members}
-    desired_tags[UNREADABLE_TAG] = {r["id"] for r in rows if r["image_stats"] is None}
-    for tag, ids in desired_tags.items():
+    tags = _score_quality(dataset, settings, rows, measured)
+    report.groups = find_groups(
+        [_member(r, has_split) for r in measured], settings.near_duplicate_radius, settings.match_mirrored
+    )
+    tags |= _mark_duplicates(dataset, report.groups, rows)
+    tags[UNREADABLE_TAG] = {r["id"] for r in rows if r["image_stats"] is None}
+    for tag, ids in tags.items():
         _set_tag(dataset, tag, ids)
 
-    report.rows = _save_views(dataset, desired_tags, has_split)
+    report.rows = _save_views(dataset, tags, has_split)
     report.seconds = time.perf_counter() - started
     dataset.info["curation"] = {
         "at": datetime.now(UTC).isoformat(),
@@ -117,6 +80,53 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
     }
     dataset.save()
     return report
+
+
+def _load_rows(dataset: fo.Dataset, has_split: bool) -> list[dict[str, Any]]:
+    """Everything curation derives from, for every sample, in one query per field."""
+    fields = [
+        "id", "sha256", "pixel_sha256", "image_stats", "ground_truth.label", "label_conflicts",
+        *HASH_FIELDS, *(issue.score_field for issue in ISSUES), "dup_group", "dup_keeper", "dup_kind",
+    ]  # fmt: skip
+    if has_split:
+        fields.append("split")
+    return [dict(zip(fields, values, strict=True)) for values in zip(*dataset.values(fields), strict=True)]
+
+
+def _score_quality(
+    dataset: fo.Dataset, settings: CurationSection, rows: list[dict], measured: list[dict]
+) -> dict[str, set[str]]:
+    """Write every issue's score where it changed; return the ids each issue tag should be on."""
+    thresholds = settings.thresholds.model_dump()
+    stats = [_stats_dict(r["image_stats"]) for r in measured]
+    tags = {}
+    for issue in ISSUES:
+        scores = issue.scores(stats) if stats else []
+        values = {r["id"]: round(float(s), 5) for r, s in zip(measured, scores, strict=True)}
+        _write_changed(dataset, issue.score_field, values, {r["id"]: r[issue.score_field] for r in rows})
+        tags[issue.tag] = {i for i, s in values.items() if s < thresholds[issue.name]}
+    return tags
+
+
+def _mark_duplicates(
+    dataset: fo.Dataset, groups: list[DuplicateGroup], rows: list[dict]
+) -> dict[str, set[str]]:
+    """Write group, keeper and kind where they changed; return the ids for dup, conflict and leak tags."""
+    group_of, keeper, kind = {}, {}, {}
+    for group in groups:
+        for member in group.members:
+            group_of[member.id] = group.id
+            keeper[member.id] = member is group.keeper
+            kind[member.id] = "exact" if group.exact else "near"
+    nobody = {r["id"]: None for r in rows}
+    for name, values in (("dup_group", group_of), ("dup_keeper", keeper), ("dup_kind", kind)):
+        _write_changed(dataset, name, nobody | values, {r["id"]: r[name] for r in rows})
+    conflicts = {m.id for g in groups if len(g.labels) > 1 for m in g.members}
+    return {
+        DUP_TAG: {m.id for g in groups for m in g.members[1:]},
+        CONFLICT_TAG: conflicts | {r["id"] for r in rows if r["label_conflicts"]},
+        LEAK_TAG: {m.id for g in groups if len(g.splits) > 1 for m in g.members},
+    }
 
 
 def _ensure_fields(dataset: fo.Dataset) -> None:
@@ -156,7 +166,8 @@ def _measure(dataset: fo.Dataset, settings: CurationSection, report: CurationRep
         stats = dict(_run(pool, analyse, ids, paths, advance))
         digests = dict(_run(pool, pixel_digest_of_file, digest_ids, digest_paths, advance))
     good = {i: s for i, s in stats.items() if not isinstance(s, Exception)}
-    report.unreadable = [paths[ids.index(i)] for i, s in stats.items() if isinstance(s, Exception)]
+    path_of = dict(zip(ids, paths, strict=True))
+    report.unreadable = [path_of[i] for i, s in stats.items() if isinstance(s, Exception)]
     if good:
         dataset.set_values(
             "image_stats",
@@ -274,4 +285,6 @@ def _save_views(
             "media files that could not be decoded",
             len(tags[UNREADABLE_TAG]),
         )
+    elif dataset.has_saved_view("issue-unreadable"):
+        dataset.delete_saved_view("issue-unreadable")
     return rows
