@@ -56,8 +56,8 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
     )
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve_app:
-        app = project.review(port=port, open_browser=False)
-        console.print(f"[bold]App[/]     {app.url}  (open it in a browser; Ctrl-C to stop)")
+        app = project.review(port=port)
+        console.print(f"[bold]App[/]     {app.url}  (saved views: the view menu, top left; Ctrl-C to stop)")
         try:
             app.wait()
         except KeyboardInterrupt:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import sys
 import time
 import webbrowser
 from dataclasses import dataclass
@@ -54,9 +56,16 @@ def launch_app(
     logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # its ssh-tunnel hints do not apply
     session = fo.launch_app(dataset, port=port, address=address, remote=True)
     app = RunningApp(session, f"http://{address}:{port}/")
-    if open_browser:
+    if open_browser and _has_display():
         webbrowser.open(app.url)
     return app
+
+
+def _has_display() -> bool:
+    """A browser can be opened here (a headless server would only print errors)."""
+    return sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
