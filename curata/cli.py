@@ -131,6 +131,28 @@ def curate(
 
 
 @app.command()
+def embed(
+    project: ProjectOption = Path("."),
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 32,
+    no_map: Annotated[
+        bool, typer.Option("--no-map", help="Skip the 2-D map for the App's embeddings panel.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Embed every sample with the configured model (cached per image and model)."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    report = proj.embed(batch_size=batch_size, visualize=not no_map, progress=not quiet)
+    console.print(
+        f"embedded with {report.model_id} in {report.seconds:.1f} s: {report.embedded} computed, "
+        f"{report.from_cache} from the cache, {report.unchanged} unchanged, {len(report.failed)} unreadable"
+    )
+    if report.map_method:
+        console.print(f"embeddings map ({report.map_method}) ready in the App's Embeddings panel")
+
+
+@app.command()
 def status(project: ProjectOption = Path(".")) -> None:
     """Show the project's classes and sample counts."""
     from curata.project import open_project

@@ -50,6 +50,18 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
         f"[bold]curate[/]  {curation.analysed} images analysed, {curation.reused} unchanged: "
         f"{found or 'nothing'} ({time.perf_counter() - step:.1f} s; one saved view per problem)"
     )
+    step = time.perf_counter()
+    embedded = project.embed()
+    console.print(
+        f"[bold]embed[/]   {embedded.embedded} images embedded with {embedded.model_id}, "
+        f"{embedded.from_cache + embedded.unchanged} reused"
+        + (
+            f"; {embedded.map_method.upper()} map for the App's Embeddings panel"
+            if embedded.map_method
+            else ""
+        )
+        + f" ({time.perf_counter() - step:.1f} s)"
+    )
     counts = ", ".join(f"{name} {count}" for name, count in project.class_counts().items())
     console.print(
         f"[bold]dataset[/] {project.config.dataset.name}: {len(project.dataset)} samples ({counts})"

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import fiftyone as fo
 
     from curata.curation.curate import CurationReport
+    from curata.embeddings.embed import EmbeddingReport
     from curata.folder_import import ImportReport
     from curata.review import RunningApp
 
@@ -54,6 +55,28 @@ class Project:
         from curata.curation.curate import curate
 
         return curate(self.store, self.config.curation, progress=progress)
+
+    def embed(
+        self,
+        batch_size: int = 32,
+        visualize: bool = True,
+        map_method: str | None = None,
+        progress: bool = True,
+    ) -> EmbeddingReport:
+        """Embed every sample with the configured model (cached), and lay out the App's embeddings map.
+
+        ``map_method`` is "umap" (the default when umap-learn is installed) or "pca".
+        """
+        from curata.embeddings.backends import load_backend
+        from curata.embeddings.embed import VISUALIZATION_KEY, compute_embeddings, compute_map
+
+        report = compute_embeddings(
+            self.store, load_backend(self.config.embeddings), batch_size=batch_size, progress=progress
+        )
+        changed = report.embedded or report.from_cache
+        if visualize and (changed or not self.dataset.has_brain_run(VISUALIZATION_KEY)):
+            report.map_method = compute_map(self.dataset, method=map_method, progress=progress)
+        return report
 
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""

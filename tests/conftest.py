@@ -70,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         time.sleep(0.2)
     os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
+    os.environ["HF_HUB_OFFLINE"] = "1"  # no test ever reaches the Hugging Face Hub
     os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
 
 

@@ -32,3 +32,7 @@ def test_demo_imports_the_sample_and_is_rerunnable(tmp_path):
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert second.returncode == 0, second.stderr
     assert "0 new, 100 already stored" in second.stdout and "97 samples" in second.stdout
+    assert (
+        "97 images embedded with efficientnet-lite0/imagenet" in first.stdout and "UMAP map" in first.stdout
+    )
+    assert "0 images embedded with efficientnet-lite0/imagenet, 97 reused" in second.stdout
