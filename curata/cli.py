@@ -150,6 +150,13 @@ def embed(
     )
     if report.map_method:
         console.print(f"embeddings map ({report.map_method}) ready in the App's Embeddings panel")
+    if report.signals:
+        table = Table(
+            "signal", "samples", "saved view", title="From the embeddings (open them with `curata review`)"
+        )
+        for signal, count, view in report.signals.rows:
+            table.add_row(signal, str(count), view)
+        console.print(table)
 
 
 @app.command()

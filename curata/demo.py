@@ -62,6 +62,11 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
         )
         + f" ({time.perf_counter() - step:.1f} s)"
     )
+    if embedded.signals:
+        found = ", ".join(f"{signal} {count}" for signal, count, _ in embedded.signals.rows)
+        console.print(
+            f"          from the embeddings: {found} (saved views suspected-mislabels, outliers, clusters)"
+        )
     counts = ", ".join(f"{name} {count}" for name, count in project.class_counts().items())
     console.print(
         f"[bold]dataset[/] {project.config.dataset.name}: {len(project.dataset)} samples ({counts})"

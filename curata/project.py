@@ -61,21 +61,32 @@ class Project:
         batch_size: int = 32,
         visualize: bool = True,
         map_method: str | None = None,
+        signals: bool = True,
         progress: bool = True,
     ) -> EmbeddingReport:
-        """Embed every sample with the configured model (cached), and lay out the App's embeddings map.
+        """Embed every sample with the configured model (cached), lay out the App's embeddings map,
+        and derive clusters, outliers and suspected mislabels from the embeddings.
 
         ``map_method`` is "umap" (the default when umap-learn is installed) or "pca".
         """
         from curata.embeddings.backends import load_backend
-        from curata.embeddings.embed import VISUALIZATION_KEY, compute_embeddings, compute_map
-
-        report = compute_embeddings(
-            self.store, load_backend(self.config.embeddings), batch_size=batch_size, progress=progress
+        from curata.embeddings.embed import (
+            VISUALIZATION_KEY,
+            compute_embeddings,
+            compute_map,
+            record_class_texts,
         )
+        from curata.embeddings.signals import compute_signals
+
+        backend = load_backend(self.config.embeddings)
+        report = compute_embeddings(self.store, backend, batch_size=batch_size, progress=progress)
+        if hasattr(backend, "embed_texts"):
+            record_class_texts(self.dataset, backend, self.config.classes)
         changed = report.embedded or report.from_cache
         if visualize and (changed or not self.dataset.has_brain_run(VISUALIZATION_KEY)):
             report.map_method = compute_map(self.dataset, method=map_method, progress=progress)
+        if signals:
+            report.signals = compute_signals(self.store, self.config)
         return report
 
     def class_counts(self) -> dict[str, int]:

@@ -118,3 +118,78 @@ def test_project_embed_stores_vectors_and_the_map(make_project, flowers):
     assert project.dataset.has_brain_run(VISUALIZATION_KEY)
     assert project.dataset.info["embeddings"]["model_id"] == "efficientnet-lite0/imagenet"
     assert len(project.dataset.exists("embedding")) == 9
+
+
+def test_signals_find_planted_mislabels_and_irrelevant_images(make_project, shared_data, tmp_path):
+    """Real photos, two labels flipped on purpose and one image of nothing relevant."""
+    import shutil
+
+    from curata.embeddings.signals import OUTLIER_TAG, SUSPECT_TAG
+
+    root = shared_data / "tf-flowers-subset" / "images"
+    folder = tmp_path / "photos"
+    for name in ("daisy", "sunflowers", "tulips"):
+        (folder / name).mkdir(parents=True)
+        for photo in sorted((root / name).glob("*.jpg"))[:24]:
+            shutil.copy(photo, folder / name / photo.name)
+    flipped = sorted((root / "sunflowers").glob("*.jpg"))[30:32]
+    for photo in flipped:  # sunflowers filed as daisies
+        shutil.copy(photo, folder / "daisy" / photo.name)
+    # the "photo no longer available" placeholder that image searches return
+    shutil.copy(
+        shared_data / "cleanvision-tests" / "images" / "image_588.png", folder / "tulips" / "gone.png"
+    )
+
+    project = make_project(classes=("daisy", "sunflowers", "tulips"))
+    text = (
+        (project.root / "curata.toml")
+        .read_text()
+        .replace('backend = "open_clip"', 'backend = "efficientnet-lite0"')
+    )
+    (project.root / "curata.toml").write_text(text)
+    project = type(project)(project.root)
+    project.import_folder(folder, progress=False)
+    report = project.embed(map_method="pca", progress=False)
+    signals = report.signals
+    dataset = project.dataset
+
+    suspects = dataset.load_saved_view("suspected-mislabels")
+    suspect_files = set(suspects.values("source.original_path"))
+    assert {f"daisy/{p.name}" for p in flipped} <= suspect_files
+    for sample in suspects.match({"source.original_path": {"$in": [f"daisy/{p.name}" for p in flipped]}}):
+        assert sample.suggested_label == "sunflowers" and sample.mislabel_score > 0.5
+    assert len(suspects) == signals.suspects <= 8
+    scores = suspects.values("mislabel_score")
+    assert scores == sorted(scores, reverse=True)
+
+    outliers = dataset.load_saved_view("outliers")
+    assert outliers.first().source.original_path == "tulips/gone.png"
+    assert outliers.first().outlier_score > 3.0 and len(outliers) == signals.outliers <= 4
+    assert set(dataset.match_tags(OUTLIER_TAG).values("id")) == set(outliers.values("id"))
+    assert len(dataset.exists("cluster")) == len(dataset) and signals.clusters >= 3
+
+    # a reviewer dismissed a suggestion: it is not raised again
+    dismissed = suspects.first()
+    dismissed.dismissed_suggestions = [dismissed.suggested_label]
+    dismissed.save()
+    again = project.embed(map_method="pca", progress=False)
+    assert again.embedded == 0 and again.signals.suspects == signals.suspects - 1
+    assert SUSPECT_TAG not in dataset[dismissed.id].tags and dataset[dismissed.id].suggested_label is None
+
+
+def test_clip_class_prompts_give_a_zero_shot_prior(make_project, tiny_clip, flowers):
+    import numpy as np
+
+    from curata.embeddings.embed import compute_embeddings, embedding_matrix, record_class_texts
+    from curata.embeddings.signals import class_text_prior
+
+    arch, weights = tiny_clip
+    project = make_project()
+    project.import_folder(flowers / "roses", label="roses", progress=False)
+    backend = OpenClipBackend(arch, str(weights))
+    compute_embeddings(project.store, backend, progress=False)
+    record_class_texts(project.dataset, backend, project.config.classes)
+    ids, vectors, model = embedding_matrix(project.dataset)
+    prior = class_text_prior(project.dataset, model, project.config.class_names, vectors)
+    assert prior.shape == (len(ids), 5) and np.allclose(prior.sum(axis=1), 1.0, atol=1e-5)
+    assert class_text_prior(project.dataset, "another/model", project.config.class_names, vectors) is None

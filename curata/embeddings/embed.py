@@ -29,6 +29,8 @@ from curata.store import STATE_DIR, Store
 if TYPE_CHECKING:
     import fiftyone as fo
 
+    from curata.embeddings.signals import SignalReport
+
 EMBEDDING_FIELD = "embedding"
 MODEL_FIELD = "embedding_model"
 VISUALIZATION_KEY = "embeddings_map"
@@ -43,6 +45,7 @@ class EmbeddingReport:
     failed: list[str]
     seconds: float
     map_method: str | None = None  # "umap" or "pca" when the embeddings map was computed
+    signals: SignalReport | None = None  # clusters, outliers and suspects derived afterwards
 
 
 class EmbeddingCache:
@@ -172,6 +175,24 @@ def compute_embeddings(
         failed,
         time.perf_counter() - started,
     )
+
+
+def record_class_texts(dataset: fo.Dataset, backend: EmbeddingBackend, classes) -> None:
+    """Store each class's prompt embedding (CLIP backends) for zero-shot priors later.
+
+    Prompts use the class name and the first sentence of its description from the config, the
+    cultural or domain context that tells similar classes apart.
+    """
+    texts = {}
+    for spec in classes:
+        first_sentence = spec.description.strip().split(". ")[0].strip().rstrip(".")
+        prompts = [f"a photo of {spec.name}."] + (
+            [f"a photo of {spec.name}: {first_sentence}."] if first_sentence else []
+        )
+        vectors = backend.embed_texts(prompts).numpy().mean(axis=0)
+        texts[spec.name] = (vectors / np.linalg.norm(vectors)).round(6).tolist()
+    dataset.info["embeddings"] = {**dataset.info.get("embeddings", {}), "class_text_embeddings": texts}
+    dataset.save()
 
 
 def embedding_matrix(dataset: fo.Dataset | fo.DatasetView) -> tuple[list[str], np.ndarray, str]:
