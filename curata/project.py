@@ -75,6 +75,7 @@ class Project:
             compute_embeddings,
             compute_map,
             record_class_texts,
+            save_workspace,
         )
         from curata.embeddings.signals import compute_signals
 
@@ -85,6 +86,8 @@ class Project:
         changed = report.embedded or report.from_cache
         if visualize and (changed or not self.dataset.has_brain_run(VISUALIZATION_KEY)):
             report.map_method = compute_map(self.dataset, method=map_method, progress=progress)
+        if visualize:
+            save_workspace(self.dataset)
         if signals:
             report.signals = compute_signals(self.store, self.config)
         return report

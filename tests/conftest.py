@@ -94,11 +94,16 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def make_project(tmp_path):
-    """Create a project with a unique dataset name (tests share one database)."""
+    """Create a project with a unique dataset name (tests share one database) and the offline model."""
     import curata
 
     def make(classes=("daisy", "dandelion", "roses", "sunflowers", "tulips"), folder="project"):
-        return curata.init(tmp_path / folder, name=f"test-{uuid.uuid4().hex[:12]}", classes=list(classes))
+        project = curata.init(tmp_path / folder, name=f"test-{uuid.uuid4().hex[:12]}", classes=list(classes))
+        config = project.root / "curata.toml"  # tests are offline: the model that ships with curata
+        config.write_text(
+            config.read_text().replace('backend = "open_clip"', 'backend = "efficientnet-lite0"')
+        )
+        return curata.open(project.root)
 
     return make
 

@@ -58,3 +58,58 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     assert "line 6" in message[0] and "classes[0].queries" in message[0]
     missing = run_cli("import", str(tmp_path / "nowhere"), "-p", str(tmp_path / "nothing"))
     assert missing.returncode == 1 and "curata init" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_two_projects_open_at_once_keep_their_own_databases(tmp_path, flowers):
+    """A running App on one project must not capture another project's data (nor the reverse)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    env = cli_env(FIFTYONE_DATABASE_URI=None, FIFTYONE_DATABASE_DIR=None)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for project, label in ((first, "roses"), (second, "tulips")):
+        assert run_cli("init", str(project), "--class", label, env=env).returncode == 0
+    assert (
+        run_cli(
+            "import", str(flowers / "roses"), "--label", "roses", "-p", str(first), "-q", env=env
+        ).returncode
+        == 0
+    )
+    app = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("curata")),
+            "review",
+            "-p",
+            str(first),
+            "--no-browser",
+            "--port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for _ in range(120):  # until the App (and so the first project's mongod) is up
+            line = app.stdout.readline()
+            if "FiftyOne App for" in line or app.poll() is not None:
+                break
+        imported = run_cli(
+            "import", str(flowers / "tulips"), "--label", "tulips", "-p", str(second), "-q", env=env
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert "imported 9 new images" in imported.stdout
+        assert (second / ".curata" / "db" / "WiredTiger").exists()
+        mine = run_cli("status", "-p", str(second), env=env)
+        theirs = run_cli("status", "-p", str(first), env=env)
+    finally:
+        app.send_signal(signal.SIGTERM)
+        app.communicate(timeout=60)
+    assert "tulips" in mine.stdout and "roses" not in mine.stdout
+    total = [line for line in theirs.stdout.splitlines() if "total" in line][0]
+    assert total.split("│")[2].strip() == "9"

@@ -39,6 +39,7 @@ def test_review_shows_the_samples_in_headless_chromium(make_project, flowers, ch
     project = make_project()
     project.import_folder(flowers, progress=False)
     project.curate(progress=False)
+    suspects = project.embed(map_method="pca", progress=False).signals.suspects
     port = free_port()
     curata = Path(sys.executable).with_name("curata")
     process = subprocess.Popen(
@@ -77,6 +78,12 @@ def test_review_shows_the_samples_in_headless_chromium(make_project, flowers, ch
         chrome.get(f"{url}datasets/{project.config.dataset.name}?view=issue-dark")
         expected = f"{dark} sample" if dark == 1 else f"{dark} samples"
         WebDriverWait(chrome, 60).until(lambda d: expected in d.find_element("tag name", "body").text)
+
+        # embed's suspects view, with the embeddings panel open beside the grid
+        chrome.get(f"{url}datasets/{project.config.dataset.name}?view=suspected-mislabels")
+        expected = f"{suspects} sample" if suspects == 1 else f"{suspects} samples"
+        WebDriverWait(chrome, 60).until(lambda d: expected in d.find_element("tag name", "body").text)
+        WebDriverWait(chrome, 60).until(lambda d: "embeddings_map" in d.find_element("tag name", "body").text)
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)

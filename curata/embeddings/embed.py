@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 EMBEDDING_FIELD = "embedding"
 MODEL_FIELD = "embedding_model"
 VISUALIZATION_KEY = "embeddings_map"
+WORKSPACE = "curata"
 
 
 @dataclass
@@ -238,6 +239,19 @@ def compute_map(dataset: fo.Dataset, method: str | None = None, progress: bool =
         **options,
     )
     return method
+
+
+def save_workspace(dataset: fo.Dataset) -> None:
+    """The App layout `curata review` opens with: the sample grid beside the embeddings map."""
+    import fiftyone as fo
+
+    embeddings = fo.Panel(
+        type="Embeddings", state={"brainResult": VISUALIZATION_KEY, "colorByField": "ground_truth.label"}
+    )
+    layout = fo.Space(children=[fo.Panel(type="Samples"), embeddings], orientation="horizontal")
+    dataset.save_workspace(
+        WORKSPACE, layout, description="samples beside the embeddings map, coloured by label", overwrite=True
+    )
 
 
 def _ensure_fields(dataset: fo.Dataset) -> None:

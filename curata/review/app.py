@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 5151
 DEFAULT_ADDRESS = "127.0.0.1"
+WORKSPACE = "curata"  # saved by the embed stage: the grid beside the embeddings map
 
 
 @dataclass
@@ -54,7 +55,9 @@ def launch_app(
 
     _check_port_free(address, port)
     logging.getLogger("fiftyone.core.session").setLevel(logging.WARNING)  # its ssh-tunnel hints do not apply
-    session = fo.launch_app(dataset, port=port, address=address, remote=True)
+    root = dataset._root_dataset if isinstance(dataset, fo.DatasetView) else dataset
+    spaces = root.load_workspace(WORKSPACE) if root.has_workspace(WORKSPACE) else None
+    session = fo.launch_app(dataset, port=port, address=address, remote=True, spaces=spaces)
     app = RunningApp(session, f"http://{address}:{port}/")
     if open_browser and _has_display():
         webbrowser.open(app.url)
