@@ -6,8 +6,9 @@ so a project is self-contained (the import folder can be deleted) and the same b
 stored once. Samples are keyed by ``sha256`` (a unique index), which makes every import and
 scrape idempotent: adding the same bytes again never creates a second sample.
 
-By default each project runs its own MongoDB under ``.curata/db`` (FiftyOne's managed
-``mongod``); set ``FIFTYONE_DATABASE_URI`` to use an external server instead.
+By default each project runs its own MongoDB under ``.curata/db`` (FiftyOne's bundled
+``mongod``, run by FiftyOne's service runner); set ``FIFTYONE_DATABASE_URI`` to use an
+external server instead.
 """
 
 from __future__ import annotations
@@ -34,11 +35,10 @@ CONFLICT_TAG = "label-conflict"
 _connected_database: str | None = None
 _project_database = None  # the FiftyOne service running this process's project mongod
 
-# FiftyOne reads these when it is first imported, wherever that happens.
+# FiftyOne reads these when it is first imported, wherever that happens. The bundled
+# mongod 6.0 is supported but old, which FiftyOne's validation would warn about on every run.
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
-os.environ.setdefault(
-    "FIFTYONE_DATABASE_VALIDATION", "false"
-)  # the bundled mongod 6.0 is supported, only old
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 
 def database_location(project_root: Path) -> str:
@@ -112,15 +112,14 @@ def _start_project_database(location: str) -> None:
 
 
 def disconnect() -> None:
-    """Close the database connection and leave the project's mongod (it stops with its last user).
+    """Close the connection and stop using the project's mongod (it stops once no process uses it).
 
     Needed only to move or delete a project folder from the process that used it; FiftyOne
     has no public call for this, so it goes through its connection module.
     """
-    global _connected_database
+    global _connected_database, _project_database
     import fiftyone.core.odm.database as fodb
 
-    global _project_database
     fodb._disconnect()
     if _project_database is not None:
         _project_database.stop()
@@ -240,6 +239,22 @@ class Store:
         if labelled_repeats:
             result.conflicts = self._record_conflicts(labelled_repeats)
         return result
+
+    def ensure_fields(self, fields: dict[str, Any]) -> None:
+        """Declare the sample fields a stage writes: ``{name: FieldType or (FieldType, options)}``."""
+        for name, kind in fields.items():
+            if not self.dataset.has_field(name):
+                field_type, options = kind if isinstance(kind, tuple) else (kind, {})
+                self.dataset.add_sample_field(name, field_type, **options)
+
+    def retag(self, tag: str, wanted: set[str]) -> None:
+        """Make ``tag`` be on exactly the samples with these ids (two bulk updates at most)."""
+        dataset = self.dataset
+        current = set(dataset.match_tags(tag).values("id"))
+        if wanted - current:
+            dataset.select(list(wanted - current)).tag_samples(tag)
+        if current - wanted:
+            dataset.select(list(current - wanted)).untag_samples(tag)
 
     def _sample_for(self, image: NewImage) -> fo.Sample:
         import fiftyone as fo

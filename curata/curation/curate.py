@@ -52,7 +52,7 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
     dataset = store.dataset
     started = time.perf_counter()
     report = CurationReport()
-    _ensure_fields(dataset)
+    _ensure_fields(store)
     _measure(dataset, settings, report, progress)
 
     has_split = dataset.has_field("split")
@@ -65,7 +65,7 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
     tags |= _mark_duplicates(dataset, report.groups, rows)
     tags[UNREADABLE_TAG] = {r["id"] for r in rows if r["image_stats"] is None}
     for tag, ids in tags.items():
-        _set_tag(dataset, tag, ids)
+        store.retag(tag, ids)
 
     report.rows = _save_views(dataset, tags, has_split)
     report.seconds = time.perf_counter() - started
@@ -129,21 +129,13 @@ def _mark_duplicates(
     }
 
 
-def _ensure_fields(dataset: fo.Dataset) -> None:
+def _ensure_fields(store: Store) -> None:
     import fiftyone as fo
 
-    for name in (*HASH_FIELDS, "dup_group", "dup_kind", "pixel_sha256"):
-        if not dataset.has_field(name):
-            dataset.add_sample_field(name, fo.StringField)
-    if not dataset.has_field("dup_keeper"):
-        dataset.add_sample_field("dup_keeper", fo.BooleanField)
-    for issue in ISSUES:
-        if not dataset.has_field(issue.score_field):
-            dataset.add_sample_field(issue.score_field, fo.FloatField)
-    if not dataset.has_field("image_stats"):
-        dataset.add_sample_field(
-            "image_stats", fo.EmbeddedDocumentField, embedded_doc_type=fo.DynamicEmbeddedDocument
-        )
+    strings = {name: fo.StringField for name in (*HASH_FIELDS, "dup_group", "dup_kind", "pixel_sha256")}
+    scores = {issue.score_field: fo.FloatField for issue in ISSUES}
+    stats = (fo.EmbeddedDocumentField, {"embedded_doc_type": fo.DynamicEmbeddedDocument})
+    store.ensure_fields({**strings, **scores, "dup_keeper": fo.BooleanField, "image_stats": stats})
 
 
 def _measure(dataset: fo.Dataset, settings: CurationSection, report: CurationReport, progress: bool) -> None:
@@ -224,14 +216,6 @@ def _write_changed(dataset: fo.Dataset, field_name: str, new: dict[str, Any], ol
     changed = {i: v for i, v in new.items() if old.get(i) != v}
     if changed:
         dataset.set_values(field_name, changed, key_field="id")
-
-
-def _set_tag(dataset: fo.Dataset, tag: str, wanted: set[str]) -> None:
-    current = set(dataset.match_tags(tag).values("id"))
-    if wanted - current:
-        dataset.select(list(wanted - current)).tag_samples(tag)
-    if current - wanted:
-        dataset.select(list(current - wanted)).untag_samples(tag)
 
 
 def _save_views(

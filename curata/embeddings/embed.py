@@ -107,12 +107,13 @@ def compute_embeddings(
     progress: bool = True,
 ) -> EmbeddingReport:
     """Store ``backend``'s embedding on every sample that lacks one from this model."""
+    import fiftyone as fo
     import torch
     from fiftyone import ViewField as F
 
     dataset = store.dataset
     started = time.perf_counter()
-    _ensure_fields(dataset)
+    store.ensure_fields({EMBEDDING_FIELD: fo.VectorField, MODEL_FIELD: fo.StringField})
     cache = EmbeddingCache(store.root / STATE_DIR / "cache" / "embeddings", backend.model_id)
     todo = dataset.match(F(MODEL_FIELD) != backend.model_id)
     ids, shas, paths = todo.values(["id", "sha256", "filepath"])
@@ -252,12 +253,3 @@ def save_workspace(dataset: fo.Dataset) -> None:
     dataset.save_workspace(
         WORKSPACE, layout, description="samples beside the embeddings map, coloured by label", overwrite=True
     )
-
-
-def _ensure_fields(dataset: fo.Dataset) -> None:
-    import fiftyone as fo
-
-    if not dataset.has_field(EMBEDDING_FIELD):
-        dataset.add_sample_field(EMBEDDING_FIELD, fo.VectorField)
-    if not dataset.has_field(MODEL_FIELD):
-        dataset.add_sample_field(MODEL_FIELD, fo.StringField)

@@ -52,7 +52,7 @@ def class_text_prior(dataset: fo.Dataset, model_id: str, class_names: list[str],
 
 def compute_signals(store: Store, config: Config) -> SignalReport:
     dataset = store.dataset
-    _ensure_fields(dataset)
+    _ensure_fields(store)
     ids, vectors, model_id = embedding_matrix(dataset)
     view = dataset.select(ids, ordered=True)
     labels, dismissed = view.values(["ground_truth.label", "dismissed_suggestions"])
@@ -82,12 +82,8 @@ def compute_signals(store: Store, config: Config) -> SignalReport:
     dataset.set_values("mislabel_score", scores, key_field="id")
     dataset.set_values("suggested_label", suggestions, key_field="id")
 
-    for tag, wanted in ((OUTLIER_TAG, outlier_ids), (SUSPECT_TAG, suspect_ids)):
-        current = set(dataset.match_tags(tag).values("id"))
-        if wanted - current:
-            dataset.select(list(wanted - current)).tag_samples(tag)
-        if current - wanted:
-            dataset.select(list(current - wanted)).untag_samples(tag)
+    store.retag(OUTLIER_TAG, outlier_ids)
+    store.retag(SUSPECT_TAG, suspect_ids)
     report.outliers, report.suspects = len(outlier_ids), len(suspect_ids)
     report.rows = _save_views(dataset, report)
     dataset.info["signals"] = {
@@ -129,16 +125,13 @@ def _save_views(dataset: fo.Dataset, report: SignalReport) -> list[tuple[str, in
     ]
 
 
-def _ensure_fields(dataset: fo.Dataset) -> None:
+def _ensure_fields(store: Store) -> None:
     import fiftyone as fo
 
-    for name, kind in (
-        ("cluster", fo.StringField),
-        ("suggested_label", fo.StringField),
-        ("outlier_score", fo.FloatField),
-        ("mislabel_score", fo.FloatField),
-    ):
-        if not dataset.has_field(name):
-            dataset.add_sample_field(name, kind)
-    if not dataset.has_field("dismissed_suggestions"):
-        dataset.add_sample_field("dismissed_suggestions", fo.ListField, subfield=fo.StringField)
+    store.ensure_fields({
+        "cluster": fo.StringField,
+        "suggested_label": fo.StringField,
+        "outlier_score": fo.FloatField,
+        "mislabel_score": fo.FloatField,
+        "dismissed_suggestions": (fo.ListField, {"subfield": fo.StringField}),
+    })  # fmt: skip
