@@ -2,7 +2,7 @@
 
 Data: the 606 flower photos in ../shared/data/tf-flowers-subset (5 classes), embedded once with
 the offline EfficientNet-Lite0 through `curata embed`'s own pipeline. For 10% and 20% noise,
-labels are flipped to a random other class (seeds 0-4); precision and recall of the flagged
+labels are flipped to a random other class (seeds 0-9); precision and recall of the flagged
 set against the flipped set are averaged over the seeds. Anchor, same features, same run:
 cleanlab `Datalab(...).find_issues(features=..., issue_types={"label": {}})` with its defaults.
 curata: `curata.embeddings.mislabels.find_mislabels`. Note that tf_flowers itself holds some
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-flowers-subset" / "images"
-SEEDS = range(5)
+SEEDS = range(10)
 
 
 def flip(labels: np.ndarray, classes: list[str], rate: float, seed: int) -> tuple[np.ndarray, set[int]]:

@@ -64,16 +64,19 @@ class Project:
         signals: bool = True,
         progress: bool = True,
     ) -> EmbeddingReport:
-        """Embed every sample with the configured model (cached), lay out the App's embeddings map,
-        and derive clusters, outliers and suspected mislabels from the embeddings.
+        """Embed every sample with the configured model (cached), index the vectors for similarity
+        search, lay out the App's embeddings map, and derive clusters, outliers and suspected
+        mislabels from the embeddings.
 
         ``map_method`` is "umap" (the default when umap-learn is installed) or "pca".
         """
         from curata.embeddings.backends import load_backend
         from curata.embeddings.embed import (
+            SIMILARITY_KEY,
             VISUALIZATION_KEY,
             compute_embeddings,
             compute_map,
+            compute_similarity_index,
             record_class_texts,
             save_workspace,
         )
@@ -84,6 +87,8 @@ class Project:
         if hasattr(backend, "embed_texts"):
             record_class_texts(self.dataset, backend, self.config.classes)
         changed = report.embedded or report.from_cache
+        if changed or not self.dataset.has_brain_run(SIMILARITY_KEY):
+            compute_similarity_index(self.dataset)
         if visualize and (changed or not self.dataset.has_brain_run(VISUALIZATION_KEY)):
             report.map_method = compute_map(self.dataset, method=map_method, progress=progress)
         if visualize:

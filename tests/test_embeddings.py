@@ -116,6 +116,8 @@ def test_project_embed_stores_vectors_and_the_map(make_project, flowers):
     report = project.embed(map_method="pca", progress=False)
     assert report.embedded == 9 and report.map_method == "pca"
     assert project.dataset.has_brain_run(VISUALIZATION_KEY)
+    similar = project.dataset.sort_by_similarity(project.dataset.first().id, k=3, brain_key="similarity")
+    assert len(similar) == 3 and similar.first().id == project.dataset.first().id
     assert project.dataset.info["embeddings"]["model_id"] == "efficientnet-lite0/imagenet"
     assert len(project.dataset.exists("embedding")) == 9
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 EMBEDDING_FIELD = "embedding"
 MODEL_FIELD = "embedding_model"
 VISUALIZATION_KEY = "embeddings_map"
+SIMILARITY_KEY = "similarity"
 WORKSPACE = "curata"
 
 
@@ -240,6 +241,22 @@ def compute_map(dataset: fo.Dataset, method: str | None = None, progress: bool =
         **options,
     )
     return method
+
+
+def compute_similarity_index(dataset: fo.Dataset) -> None:
+    """FiftyOne Brain's similarity index on the stored vectors: "sort by similarity" in the App."""
+    import fiftyone.brain as fob
+
+    ids, _, _ = embedding_matrix(dataset)  # also refuses mixed models
+    if dataset.has_brain_run(SIMILARITY_KEY):
+        dataset.delete_brain_run(SIMILARITY_KEY)
+    fob.compute_similarity(
+        dataset.select(ids, ordered=True),
+        embeddings=EMBEDDING_FIELD,
+        brain_key=SIMILARITY_KEY,
+        backend="sklearn",
+        metric="cosine",
+    )
 
 
 def save_workspace(dataset: fo.Dataset) -> None:
