@@ -70,32 +70,17 @@ class Project:
 
         ``map_method`` is "umap" (the default when umap-learn is installed) or "pca".
         """
-        from curata.embeddings.backends import load_backend
-        from curata.embeddings.embed import (
-            SIMILARITY_KEY,
-            VISUALIZATION_KEY,
-            compute_embeddings,
-            compute_map,
-            compute_similarity_index,
-            record_class_texts,
-            save_workspace,
-        )
-        from curata.embeddings.signals import compute_signals
+        from curata.embeddings.run import embed
 
-        backend = load_backend(self.config.embeddings)
-        report = compute_embeddings(self.store, backend, batch_size=batch_size, progress=progress)
-        if hasattr(backend, "embed_texts"):
-            record_class_texts(self.dataset, backend, self.config.classes)
-        changed = report.embedded or report.from_cache
-        if changed or not self.dataset.has_brain_run(SIMILARITY_KEY):
-            compute_similarity_index(self.dataset)
-        if visualize and (changed or not self.dataset.has_brain_run(VISUALIZATION_KEY)):
-            report.map_method = compute_map(self.dataset, method=map_method, progress=progress)
-        if visualize:
-            save_workspace(self.dataset)
-        if signals:
-            report.signals = compute_signals(self.store, self.config)
-        return report
+        return embed(
+            self.store,
+            self.config,
+            batch_size=batch_size,
+            visualize=visualize,
+            map_method=map_method,
+            signals=signals,
+            progress=progress,
+        )
 
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""
