@@ -60,7 +60,7 @@ def init(
         f"created {project.root / 'curata.toml'} with {len(project.config.classes)} classes: "
         f"{', '.join(project.config.class_names)}"
     )
-    console.print("next: edit the classes' queries and descriptions, then `curata import` or `curata scrape`")
+    console.print("next: edit the classes' queries and descriptions, then `curata import FOLDER`")
 
 
 @app.command("import")
@@ -189,7 +189,15 @@ def review(
 
     proj = open_project(project)
     running = proj.review(port=port, address=address, open_browser=not no_browser)
-    console.print(f"FiftyOne App for {proj.config.dataset.name} ({len(proj.dataset)} samples): {running.url}")
+    dataset = proj.dataset
+    views = dataset.list_saved_views()
+    if views:
+        table = Table("saved view", "entries", "what it holds", title="Pick these in the App's view menu")
+        for name in views:
+            info = dataset.get_saved_view_info(name)
+            table.add_row(name, str(len(dataset.load_saved_view(name))), info.get("description") or "")
+        console.print(table)
+    console.print(f"FiftyOne App for {proj.config.dataset.name} ({len(dataset)} samples): {running.url}")
     console.print("press Ctrl-C to stop")
     try:
         running.wait()

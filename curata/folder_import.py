@@ -114,8 +114,8 @@ def import_folder(
             return sha, info
         except RejectedImage as err:
             return str(err)
-        except OSError as err:
-            return f"cannot read file: {err.strerror or err}"
+        except OSError as err:  # unreadable source, or the media folder cannot be written
+            return f"cannot read or store the file: {err.strerror or err}"
 
     workers = min(8, 2 * (os.cpu_count() or 1))
     batches = [files[start : start + BATCH_SIZE] for start in range(0, len(files), BATCH_SIZE)]
@@ -123,8 +123,11 @@ def import_folder(
         ThreadPoolExecutor(max_workers=workers) as pool,
         progress_bar(len(files), f"import {folder.name}", progress) as advance,
     ):
+
+        def submit(batch: list[tuple[Path, str]]) -> list:
+            return [pool.submit(inspect_and_store, path) for path, _ in batch]
+
         # One batch is decoded on the pool while the previous one is inserted.
-        submit = lambda batch: [pool.submit(inspect_and_store, path) for path, _ in batch]  # noqa: E731
         pending = submit(batches[0]) if batches else []
         for index, batch in enumerate(batches):
             outcomes, pending = pending, submit(batches[index + 1]) if index + 1 < len(batches) else []

@@ -89,6 +89,7 @@ def test_review_shows_the_samples_in_headless_chromium(make_project, flowers, ch
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out and "41 samples" in out
+    assert "suspected-mislabels" in out and "label-conflicts" in out  # the saved views, with counts
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the App server goes away with the command
         with socket.socket() as probe:
