@@ -9,6 +9,7 @@ subprocess without that variable.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -139,6 +140,27 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180,
     return subprocess.run(
         [str(curata), *args], capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=cwd
     )
+
+
+@pytest.fixture
+def tiny_open_clip(tmp_path):
+    """A randomly initialised open_clip model (real tokenizer sizes) saved to a local weights file."""
+    import curata.torch_compat  # noqa: F401  (before torchvision)
+
+    # isort: split
+    import open_clip
+    import torch
+
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    (tmp_path / "curata-tiny-clip.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / "curata-tiny-clip.json")
+    weights = tmp_path / "tiny-clip.pt"
+    torch.save(open_clip.create_model("curata-tiny-clip", pretrained=None).state_dict(), weights)
+    return "curata-tiny-clip", weights
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -17,25 +16,6 @@ from curata.images import open_image
 @pytest.fixture(scope="module")
 def efficientnet():
     return EfficientNetLite0Backend()
-
-
-@pytest.fixture
-def tiny_clip(tmp_path):
-    """A randomly initialised open_clip model saved to a local weights file."""
-    import open_clip
-    import torch
-
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    }
-    (tmp_path / "curata-tiny-clip.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "curata-tiny-clip.json")
-    model = open_clip.create_model("curata-tiny-clip", pretrained=None)
-    weights = tmp_path / "tiny-clip.pt"
-    torch.save(model.state_dict(), weights)
-    return "curata-tiny-clip", weights
 
 
 def test_efficientnet_embeds_real_photos_by_class(efficientnet, shared_data):
@@ -56,10 +36,10 @@ def test_efficientnet_embeds_real_photos_by_class(efficientnet, shared_data):
     assert similarity[same].mean() > similarity[different].mean() + 0.05
 
 
-def test_open_clip_loads_a_local_weights_file(tiny_clip, shared_data):
+def test_open_clip_loads_a_local_weights_file(tiny_open_clip, shared_data):
     import torch
 
-    arch, weights = tiny_clip
+    arch, weights = tiny_open_clip
     backend = OpenClipBackend(arch, str(weights))
     assert backend.model_id == f"open_clip/{arch}/tiny-clip.pt" and backend.dim == 32
     photo = next((shared_data / "tf-flowers-subset" / "images" / "roses").glob("*.jpg"))
@@ -179,13 +159,13 @@ def test_signals_find_planted_mislabels_and_irrelevant_images(make_project, shar
     assert SUSPECT_TAG not in dataset[dismissed.id].tags and dataset[dismissed.id].suggested_label is None
 
 
-def test_clip_class_prompts_give_a_zero_shot_prior(make_project, tiny_clip, flowers):
+def test_clip_class_prompts_give_a_zero_shot_prior(make_project, tiny_open_clip, flowers):
     import numpy as np
 
     from curata.embeddings.embed import compute_embeddings, embedding_matrix, record_class_texts
     from curata.embeddings.signals import class_text_prior
 
-    arch, weights = tiny_clip
+    arch, weights = tiny_open_clip
     project = make_project()
     project.import_folder(flowers / "roses", label="roses", progress=False)
     backend = OpenClipBackend(arch, str(weights))

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import curata.torch_compat  # noqa: F401  (must precede torchvision)
 
 
-def test_open_clip_builds_and_runs_a_tiny_model(tmp_path):
+def test_open_clip_builds_and_runs_a_tiny_model(tiny_open_clip):
     import open_clip
     import torch
 
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-        "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 64, "heads": 2, "layers": 2},
-    }
-    (tmp_path / "curata-tiny-test.json").write_text(json.dumps(config))
-    open_clip.add_model_config(tmp_path / "curata-tiny-test.json")
-    model, _, preprocess = open_clip.create_model_and_transforms("curata-tiny-test", pretrained=None)
+    arch, weights = tiny_open_clip
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=str(weights))
     model.eval()
+    tokens = open_clip.get_tokenizer(arch)(["a photo of a daisy", "a photo of a tulip"])
     with torch.inference_mode():
-        images = model.encode_image(torch.rand(3, 3, 32, 32))
-        texts = model.encode_text(torch.randint(0, 1000, (2, 16)))
+        images = model.encode_image(torch.rand(3, 3, 64, 64))
+        texts = model.encode_text(tokens)
     assert images.shape == (3, 32) and texts.shape == (2, 32)
     assert torch.isfinite(images).all() and torch.isfinite(texts).all()
 
