@@ -76,8 +76,8 @@ def compute_signals(store: Store, config: Config) -> SignalReport:
         result.ids, result.scores, result.suggested, result.flagged, strict=True
     ):
         scores[sample_id] = round(float(score), 4)
+        suggestions[sample_id] = suggested  # the model's view for every sample; suspects are tagged
         if flagged and suggested not in (dismissed[position[sample_id]] or []):
-            suggestions[sample_id] = suggested
             suspect_ids.add(sample_id)
     dataset.set_values("mislabel_score", scores, key_field="id")
     dataset.set_values("suggested_label", suggestions, key_field="id")
