@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from _scratch import scratch_folder
 from PIL import Image
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-flowers-subset" / "images"
@@ -47,8 +46,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"benchmark data not found at {DATA} (the shared data folder beside the repo)")
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    workdir = Path(tempfile.mkdtemp(prefix="curata-bench-curate-"))
-    try:
+    with scratch_folder("curata-bench-curate-") as workdir:
         images = workdir / "images"
         make_images(images, count)
 
@@ -78,12 +76,6 @@ def main() -> None:
         started = time.perf_counter()
         project.curate(progress=False)
         print(f"curata_rerun_seconds: {time.perf_counter() - started:.1f}")
-    finally:
-        if "fiftyone" in sys.modules:
-            from curata.store import disconnect
-
-            disconnect()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

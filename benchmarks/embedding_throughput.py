@@ -9,11 +9,11 @@ decoding is the bottleneck (goal: at least 0.85). Run: .venv/bin/python benchmar
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _scratch import scratch_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-flowers-subset" / "images"
 BATCH = 32
@@ -30,8 +30,7 @@ def main() -> None:
     from curata.images import open_image
 
     backend = EfficientNetLite0Backend()
-    workdir = Path(tempfile.mkdtemp(prefix="curata-bench-embed-"))
-    try:
+    with scratch_folder("curata-bench-embed-") as workdir:
         project = curata.init(workdir / "project", name="bench-embed", classes_from=DATA)
         project.import_folder(DATA, progress=False)
         paths = project.dataset.values("filepath")
@@ -53,12 +52,6 @@ def main() -> None:
         print(f"forward_only_images_per_s: {len(paths) / forward_seconds:.1f}")
         print(f"embedding_run_images_per_s: {len(paths) / run_seconds:.1f}")
         print(f"run_vs_forward_ratio: {forward_seconds / run_seconds:.2f}x")
-    finally:
-        if "fiftyone" in sys.modules:
-            from curata.store import disconnect
-
-            disconnect()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

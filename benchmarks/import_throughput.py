@@ -14,11 +14,11 @@ commands of both; run: .venv/bin/python benchmarks/import_throughput.py
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from _scratch import scratch_folder
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "tf-flowers-subset" / "images"
@@ -57,8 +57,7 @@ def main() -> None:
         sys.exit(f"benchmark data not found at {DATA} (the shared data folder beside the repo)")
     import curata
 
-    workdir = Path(tempfile.mkdtemp(prefix="curata-bench-"))
-    try:
+    with scratch_folder("curata-bench-") as workdir:
         project = curata.init(workdir / "project", name="bench-import", classes_from=DATA)
         dataset = project.dataset  # starts the database before any timing
 
@@ -82,12 +81,6 @@ def main() -> None:
         print(f"anchor_write_commands: {anchor_writes}")
         print(f"curata_write_commands: {curata_writes}")
         print(f"write_command_ratio: {anchor_writes / max(curata_writes, 1):.0f}x")
-    finally:
-        if "fiftyone" in sys.modules:
-            from curata.store import disconnect
-
-            disconnect()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,14 +12,13 @@ Run: .venv/bin/python benchmarks/mislabels.py
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _scratch import scratch_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tf-flowers-subset" / "images"
 SEEDS = range(10)
@@ -57,8 +56,7 @@ def main() -> None:
     from curata.embeddings.embed import compute_embeddings, embedding_matrix
     from curata.embeddings.mislabels import find_mislabels
 
-    workdir = Path(tempfile.mkdtemp(prefix="curata-bench-mislabels-"))
-    try:
+    with scratch_folder("curata-bench-mislabels-") as workdir:
         project = curata.init(workdir / "project", name="bench-mislabels", classes_from=DATA)
         project.import_folder(DATA, progress=False)
         started = time.perf_counter()
@@ -88,12 +86,6 @@ def main() -> None:
             print(f"{tag}_datalab_recall: {ar:.3f}")
             print(f"{tag}_precision_ratio: {p / ap:.2f}x")
             print(f"{tag}_curata_seconds: {np.mean(seconds):.1f}")
-    finally:
-        if "fiftyone" in sys.modules:
-            from curata.store import disconnect
-
-            disconnect()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
