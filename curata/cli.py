@@ -189,20 +189,64 @@ def review(
 
     proj = open_project(project)
     running = proj.review(port=port, address=address, open_browser=not no_browser)
-    dataset = proj.dataset
-    views = dataset.list_saved_views()
-    if views:
-        table = Table("saved view", "entries", "what it holds", title="Pick these in the App's view menu")
-        for name in views:
-            info = dataset.get_saved_view_info(name)
-            table.add_row(name, str(len(dataset.load_saved_view(name))), info.get("description") or "")
+    if running.views:
+        table = Table(
+            "saved view", "to review", "what it holds", title="Work through these in the App's view menu"
+        )
+        for name, count, description in running.views:
+            table.add_row(name, str(count), description)
         console.print(table)
-    console.print(f"FiftyOne App for {proj.config.dataset.name} ({len(dataset)} samples): {running.url}")
+    console.print(
+        "decide with the curata operators: the grid's action bar, or press ` and type curata "
+        "(relabel, accept suggested labels, keep this copy, exclude, restore, mark reviewed, undo)"
+    )
+    console.print(f"FiftyOne App for {proj.config.dataset.name} ({len(proj.dataset)} samples): {running.url}")
     console.print("press Ctrl-C to stop")
     try:
         running.wait()
     except KeyboardInterrupt:
         console.print("App stopped")
+
+
+@app.command()
+def history(
+    project: ProjectOption = Path("."),
+    since: Annotated[
+        str | None, typer.Option(help="Only changes since: 45m, 2h, 3d, 1w, or a date like 2026-11-20.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many (the newest).")] = 200,
+) -> None:
+    """Print every review decision: labels, exclusions, keepers, reviews, undos."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    changes = proj.history(since=since)
+    if not changes:
+        console.print("no changes recorded" + (f" since {since}" if since else ""))
+        return
+    shown = changes[-limit:]
+    table = Table("when", "sample", "change", "how", "note", "batch", title=f"{len(changes)} changes")
+    for change in shown:
+        table.add_row(
+            change.at.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+            change.name,
+            f"{change.what}: {change.before or '(none)'} → {change.after or '(none)'}",
+            f"{change.how} ({change.via})",
+            change.note or "",
+            change.batch,
+        )
+    console.print(table)
+    if len(shown) < len(changes):
+        console.print(f"showing the newest {len(shown)}; pass --limit or --since for others")
+
+
+@app.command()
+def undo(project: ProjectOption = Path(".")) -> None:
+    """Revert the newest review decision (samples changed since keep their newer state)."""
+    from curata.project import open_project
+
+    decision = open_project(project).undo(via="cli")
+    console.print(decision.message if decision else "nothing to undo")
 
 
 def main() -> None:

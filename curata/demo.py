@@ -74,6 +74,13 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
     console.print(f"done in {time.perf_counter() - started:.1f} s")
     if serve_app:
         app = project.review(port=port)
+        to_review = ", ".join(f"{name} {count}" for name, count, _ in app.views if count)
+        console.print(f"[bold]review[/]  saved views with work in them: {to_review}")
+        console.print(
+            "          decide in the App: press ` and type curata (relabel, accept suggested labels, "
+            "keep this copy, exclude, mark reviewed, undo); `curata history -p "
+            f"{project.root}` lists every decision"
+        )
         console.print(f"[bold]App[/]     {app.url}  (saved views: the view menu, top left; Ctrl-C to stop)")
         try:
             app.wait()

@@ -7,6 +7,7 @@ Each method is one stage verb; the CLI is a thin layer over these.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,12 +18,18 @@ from curata.project_template import render_config, slugify
 from curata.store import Store
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import fiftyone as fo
 
     from curata.curation.curate import CurationReport
     from curata.embeddings.embed import EmbeddingReport
     from curata.folder_import import ImportReport
     from curata.review import RunningApp
+    from curata.review.decisions import Decision
+    from curata.review.history import Change
+
+    SampleSelection = fo.SampleCollection | Iterable[str] | str
 
 
 class Project:
@@ -90,15 +97,89 @@ class Project:
     def review(
         self, port: int | None = None, address: str | None = None, open_browser: bool = True
     ) -> RunningApp:
-        """Serve the FiftyOne App on this project's dataset."""
+        """Serve the FiftyOne App on this project's dataset, with curata's review operators, the
+        saved views in working order and the Annotate tab set up on ``ground_truth``."""
         from curata.review import app
 
-        return app.launch_app(
+        views = self.review_views()
+        running = app.launch_app(
             self.dataset,
+            self.root,
             port=port or app.DEFAULT_PORT,
             address=address or app.DEFAULT_ADDRESS,
             open_browser=open_browser,
         )
+        running.views = views
+        return running
+
+    def review_views(self) -> list[tuple[str, int, str]]:
+        """(saved view, samples, description) in the order to work through them."""
+        from curata.review import views
+
+        return views.prepare(self.dataset, self.config.class_names)
+
+    # Review decisions: each takes samples (a view, or sample ids), logs every change in the
+    # samples' label_history, and returns a Decision whose message says what changed.
+
+    def relabel(self, samples: SampleSelection, label: str, note: str | None = None) -> Decision:
+        from curata.review import decisions
+
+        return decisions.relabel(self.dataset, _ids(samples), label, note=note)
+
+    def accept_suggestions(self, samples: SampleSelection, note: str | None = None) -> Decision:
+        from curata.review import decisions
+
+        return decisions.accept_suggestions(self.dataset, _ids(samples), note=note)
+
+    def keep_duplicate(self, sample_id: str, note: str | None = None) -> Decision:
+        from curata.review import decisions
+
+        return decisions.keep_duplicate(self.dataset, sample_id, note=note)
+
+    def exclude(self, samples: SampleSelection, note: str | None = None) -> Decision:
+        from curata.review import decisions
+
+        return decisions.exclude(self.dataset, _ids(samples), note=note)
+
+    def restore(self, samples: SampleSelection, note: str | None = None) -> Decision:
+        from curata.review import decisions
+
+        return decisions.restore(self.dataset, _ids(samples), note=note)
+
+    def mark_reviewed(
+        self, samples: SampleSelection, needs_another_look: bool = False, note: str | None = None
+    ) -> Decision:
+        from curata.review import decisions
+
+        return decisions.mark_reviewed(
+            self.dataset, _ids(samples), needs_another_look=needs_another_look, note=note
+        )
+
+    def undo(self, via: str = "python") -> Decision | None:
+        """Revert the newest decision not yet undone; None when there is none."""
+        from curata.review import decisions
+
+        return decisions.undo(self.dataset, via=via)
+
+    def history(self, since: str | datetime | None = None) -> list[Change]:
+        """Every logged change, oldest first; ``since`` is a time or "45m", "2h", "3d", "2026-11-20"."""
+        from curata.review import history
+
+        history.record_outside_edits(self.dataset)
+        if isinstance(since, str):
+            since = history.parse_since(since)
+        return history.changes(self.dataset, since=since)
+
+
+def _ids(samples: SampleSelection) -> list[str]:
+    """Sample ids from a FiftyOne dataset or view, one id, or ids."""
+    from fiftyone.core.collections import SampleCollection
+
+    if isinstance(samples, str):
+        return [samples]
+    if isinstance(samples, SampleCollection):
+        return samples.values("id")
+    return list(samples)
 
 
 def open_project(path: str | Path = ".") -> Project:

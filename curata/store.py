@@ -30,7 +30,19 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".curata"
 MEDIA_DIR = "media"
+# Problem tags the stages put on samples (the review's "unreviewed" view gathers them all).
 CONFLICT_TAG = "label-conflict"
+DUP_TAG = "dup"
+LEAK_TAG = "leak"
+OUTLIER_TAG = "outlier"
+SUSPECT_TAG = "suspect"
+ISSUE_TAG_PREFIX = "issue:"  # issue:blurry, issue:dark, ... issue:unreadable
+# A reviewer's decisions, kept as tags every stage can filter on (see curata.review).
+EXCLUDED_TAG = "excluded"  # out of training and publishing; still in the store
+REVIEWED_TAG = "reviewed"  # a person checked the sample and kept it as it is
+NEEDS_REVIEW_TAG = "needs-review"  # a person asked for a second look
+HISTORY_FIELD = "label_history"  # every decision: what, from, to, at, how, via, note, batch
+LOGGED_LABEL_FIELD = "logged_label"  # ground_truth.label as the history last saw it
 
 _connected_database: str | None = None
 _project_database = None  # the FiftyOne service running this process's project mongod
@@ -211,6 +223,7 @@ class Store:
             dataset.add_sample_field("label_conflicts", fo.ListField, subfield=fo.StringField)
             dataset.create_index("sha256", unique=True)
             dataset.info["curata"] = {"project_root": str(self.root), "created_at": _now().isoformat()}
+        ensure_review_fields(dataset)
         if self.class_names and dataset.default_classes != self.class_names:
             dataset.default_classes = self.class_names
             dataset.save()
@@ -277,6 +290,7 @@ class Store:
         )
         if image.label:
             sample["ground_truth"] = fo.Classification(label=image.label)
+        sample[LOGGED_LABEL_FIELD] = image.label or None
         return sample
 
     def _insert(self, samples: list[fo.Sample]) -> None:
@@ -302,16 +316,52 @@ class Store:
             labels_by_sha.setdefault(sha, []).append(label)
         view = self.dataset.match(F("sha256").is_in(list(labels_by_sha)))
         real: list[tuple[str, str, str | None]] = []
-        for sample in view.iter_samples(autosave=True, progress=False):
-            current = sample.ground_truth.label if sample.ground_truth else None
-            others = list(sample.label_conflicts or [])
-            new = [x for x in dict.fromkeys(labels_by_sha[sample.sha256]) if x != current and x not in others]
+        conflicts: dict[str, list[str]] = {}
+        for sample_id, sha, current, others in zip(
+            *view.values(["id", "sha256", "ground_truth.label", "label_conflicts"]), strict=True
+        ):
+            others = list(others or [])
+            new = [x for x in dict.fromkeys(labels_by_sha[sha]) if x != current and x not in others]
             if new:
-                sample.label_conflicts = others + new
-                if CONFLICT_TAG not in sample.tags:
-                    sample.tags.append(CONFLICT_TAG)
-                real.extend((sample.sha256, label, current) for label in new)
+                conflicts[sample_id] = others + new
+                real.extend((sha, label, current) for label in new)
+        if conflicts:  # field-level writes: a reviewer's concurrent tags and labels stay as they are
+            self.dataset.set_values("label_conflicts", conflicts, key_field="id")
+            self.dataset.select(list(conflicts)).tag_samples(CONFLICT_TAG)
         return real
+
+
+def undecided(collection: fo.SampleCollection) -> fo.DatasetView:
+    """The samples no reviewer has settled yet (neither excluded nor reviewed): what a problem view shows."""
+    return collection.match_tags([EXCLUDED_TAG, REVIEWED_TAG], bool=False)
+
+
+def included(collection: fo.SampleCollection) -> fo.DatasetView:
+    """The samples training and publishing use: everything not excluded."""
+    return collection.match_tags(EXCLUDED_TAG, bool=False)
+
+
+def ensure_review_fields(dataset: fo.Dataset) -> None:
+    """Declare the fields review decisions write (idempotent; datasets from older versions gain them)."""
+    import fiftyone as fo
+
+    if not dataset.has_field(HISTORY_FIELD):
+        dataset.add_sample_field(
+            HISTORY_FIELD,
+            fo.ListField,
+            subfield=fo.EmbeddedDocumentField,
+            embedded_doc_type=fo.DynamicEmbeddedDocument,
+        )
+        for name in ("what", "from", "to", "how", "via", "note", "batch", "reverts", "dismissed"):
+            dataset.add_sample_field(f"{HISTORY_FIELD}.{name}", fo.StringField)
+        dataset.add_sample_field(f"{HISTORY_FIELD}.at", fo.DateTimeField)
+        dataset.create_index(f"{HISTORY_FIELD}.batch")
+    for name, kind, options in (
+        (LOGGED_LABEL_FIELD, fo.StringField, {}),
+        ("dismissed_suggestions", fo.ListField, {"subfield": fo.StringField}),
+    ):
+        if not dataset.has_field(name):
+            dataset.add_sample_field(name, kind, **options)
 
 
 def _now() -> datetime:

@@ -21,3 +21,6 @@ def test_quickstart_notebook_runs():
     assert "roses also filed as ['tulips']" in text
     assert "label conflicts       1  view: label-conflicts" in text
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the class grid was drawn
+    assert "relabelled 1 sample: roses → tulips (1)" in text
+    assert "label     roses → tulips  (relabel, checked the photo)" in text
+    assert "undid exclude" in text

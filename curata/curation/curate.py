@@ -23,14 +23,21 @@ from curata.curation.duplicates import DuplicateGroup, Member, find_groups
 from curata.curation.quality import ISSUES
 from curata.images import pixel_digest_of_file
 from curata.progress import progress_bar
-from curata.store import CONFLICT_TAG, Store
+from curata.store import (
+    CONFLICT_TAG,
+    DUP_TAG,
+    EXCLUDED_TAG,
+    ISSUE_TAG_PREFIX,
+    LEAK_TAG,
+    REVIEWED_TAG,
+    Store,
+    undecided,
+)
 
 if TYPE_CHECKING:
     import fiftyone as fo
 
-DUP_TAG = "dup"
-LEAK_TAG = "leak"
-UNREADABLE_TAG = "issue:unreadable"
+UNREADABLE_TAG = f"{ISSUE_TAG_PREFIX}unreadable"
 HASH_FIELDS = ("phash", "dhash", "phash_mirror")
 PROCESS_POOL_MIN = 64  # below this many images, threads beat starting worker processes
 
@@ -85,7 +92,7 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
 def _load_rows(dataset: fo.Dataset, has_split: bool) -> list[dict[str, Any]]:
     """Everything curation derives from, for every sample, in one query per field."""
     fields = [
-        "id", "sha256", "pixel_sha256", "image_stats", "ground_truth.label", "label_conflicts",
+        "id", "sha256", "pixel_sha256", "image_stats", "ground_truth.label", "label_conflicts", "tags",
         *HASH_FIELDS, *(issue.score_field for issue in ISSUES), "dup_group", "dup_keeper", "dup_kind",
     ]  # fmt: skip
     if has_split:
@@ -209,6 +216,8 @@ def _member(row: dict, has_split: bool) -> Member:
         split=row.get("split") if has_split else None,
         pixels=int(stats["width"]) * int(stats["height"]),
         sharpness=float(stats["sharpness"]),
+        excluded=EXCLUDED_TAG in (row["tags"] or ()),
+        reviewed=REVIEWED_TAG in (row["tags"] or ()),
     )
 
 
@@ -225,12 +234,13 @@ def _save_views(
     from fiftyone import ViewField as F
 
     rows = []
+    open_cases = undecided(dataset)  # a reviewer's settled samples leave the views
 
     def save(name: str, problem: str, view: fo.DatasetView, description: str, count: int) -> None:
         dataset.save_view(name, view, description=description, overwrite=True)
         rows.append((problem, count, name))
 
-    duplicates = dataset.exists("dup_group")
+    duplicates = open_cases.exists("dup_group")
     save(
         "duplicates",
         "duplicates",
@@ -241,7 +251,7 @@ def _save_views(
     save(
         "label-conflicts",
         "label conflicts",
-        dataset.match_tags(CONFLICT_TAG).sort_by("dup_group"),
+        open_cases.match_tags(CONFLICT_TAG).sort_by("dup_group"),
         "the same image filed under different classes",
         len(tags[CONFLICT_TAG]),
     )
@@ -249,7 +259,7 @@ def _save_views(
         save(
             "leaky-splits",
             "split leaks",
-            dataset.match_tags(LEAK_TAG).sort_by("dup_group"),
+            open_cases.match_tags(LEAK_TAG).sort_by("dup_group"),
             "duplicate groups whose members sit in different splits",
             len(tags[LEAK_TAG]),
         )
@@ -257,7 +267,7 @@ def _save_views(
         save(
             f"issue-{issue.name.replace('_', '-')}",
             issue.name,
-            dataset.match_tags(issue.tag).sort_by(issue.score_field),
+            open_cases.match_tags(issue.tag).sort_by(issue.score_field),
             f"{issue.description}; worst first",
             len(tags[issue.tag]),
         )
@@ -265,7 +275,7 @@ def _save_views(
         save(
             "issue-unreadable",
             "unreadable",
-            dataset.match_tags(UNREADABLE_TAG),
+            open_cases.match_tags(UNREADABLE_TAG),
             "media files that could not be decoded",
             len(tags[UNREADABLE_TAG]),
         )

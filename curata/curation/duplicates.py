@@ -31,6 +31,8 @@ class Member:
     split: str | None
     pixels: int  # width * height
     sharpness: float
+    excluded: bool = False  # a reviewer excluded it
+    reviewed: bool = False  # a reviewer checked it (e.g. chose it as the copy to keep)
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ def find_groups(members: Sequence[Member], radius: int, match_mirrored: bool = T
 
 
 def _keeper_order(member: Member) -> tuple:
-    """Largest resolution first, then the sharpest; sha256 breaks ties so the choice is stable."""
-    return (-member.pixels, -member.sharpness, member.sha256)
+    """A reviewer's choice first (never an excluded copy), then the largest resolution, then the
+    sharpest; sha256 breaks ties so the choice is stable."""
+    return (member.excluded, not member.reviewed, -member.pixels, -member.sharpness, member.sha256)
 
 
 def _equal_pixel_pairs(members: Sequence[Member]) -> tuple[np.ndarray, np.ndarray]:

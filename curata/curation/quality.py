@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curata.store import ISSUE_TAG_PREFIX
+
 
 @dataclass(frozen=True)
 class QualityIssue:
@@ -30,7 +32,7 @@ class QualityIssue:
 
     @property
     def tag(self) -> str:
-        return f"issue:{self.name}"
+        return f"{ISSUE_TAG_PREFIX}{self.name}"
 
     @property
     def score_field(self) -> str:

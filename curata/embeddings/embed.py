@@ -231,7 +231,8 @@ def compute_map(dataset: fo.Dataset, method: str | None = None, progress: bool =
         method = "pca"
     if dataset.has_brain_run(VISUALIZATION_KEY):
         dataset.delete_brain_run(VISUALIZATION_KEY)
-    options = {"seed": 51} if method == "umap" else {}  # a stable layout from run to run
+    # a stable layout from run to run; umap-learn's own timestamped log lines stay out of the output
+    options = {"seed": 51, "verbose": False} if method == "umap" else {}
     fob.compute_visualization(
         dataset.select(ids, ordered=True),
         embeddings=EMBEDDING_FIELD,

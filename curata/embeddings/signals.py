@@ -17,13 +17,11 @@ from curata.config import Config
 from curata.embeddings.embed import embedding_matrix
 from curata.embeddings.mislabels import find_mislabels
 from curata.embeddings.structure import cluster_classes, outlier_scores
-from curata.store import Store
+from curata.store import OUTLIER_TAG, SUSPECT_TAG, Store, undecided
 
 if TYPE_CHECKING:
     import fiftyone as fo
 
-OUTLIER_TAG = "outlier"
-SUSPECT_TAG = "suspect"
 OUTLIER_THRESHOLD = 3.0  # robust z-score of the distance to the nearest classmates
 CLIP_LOGIT_SCALE = 100.0
 
@@ -102,13 +100,13 @@ def _save_views(dataset: fo.Dataset, report: SignalReport) -> list[tuple[str, in
 
     dataset.save_view(
         "suspected-mislabels",
-        dataset.match_tags(SUSPECT_TAG).sort_by("mislabel_score", reverse=True),
+        undecided(dataset).match_tags(SUSPECT_TAG).sort_by("mislabel_score", reverse=True),
         description="labels the model doubts, worst first; suggested_label says what it sees",
         overwrite=True,
     )
     dataset.save_view(
         "outliers",
-        dataset.match_tags(OUTLIER_TAG).sort_by("outlier_score", reverse=True),
+        undecided(dataset).match_tags(OUTLIER_TAG).sort_by("outlier_score", reverse=True),
         description="far from every other sample of their class, worst first",
         overwrite=True,
     )
