@@ -102,6 +102,50 @@ def import_(
 
 
 @app.command()
+def scrape(
+    project: ProjectOption = Path("."),
+    class_: Annotated[
+        list[str] | None, typer.Option("--class", "-c", help="Only this class; repeat for more.")
+    ] = None,
+    engine: Annotated[
+        list[str] | None,
+        typer.Option("--engine", "-e", help="Use this engine instead of the config's; repeat."),
+    ] = None,
+    max_per_class: Annotated[
+        int | None, typer.Option(help="Stop a class at this many accepted images (default: the config's).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live display.")] = False,
+) -> None:
+    """Collect images for the classes by their search queries; rerun to resume."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    report = proj.scrape(classes=class_, engines=engine, max_per_class=max_per_class, progress=not quiet)
+    table = Table(
+        "class", "found", "downloaded", "rejected", "duplicate", "failed", "accepted in all",
+        title=f"Scraped in {report.seconds:.1f} s (new samples are tagged scraped)",
+    )  # fmt: skip
+    for name, tally in report.classes.items():
+        table.add_row(
+            name, str(tally.found), str(tally.downloaded), str(tally.rejected), str(tally.duplicate),
+            str(tally.failed), str(tally.accepted_total),
+        )  # fmt: skip
+    console.print(table)
+    for _engine, query, _kind, message in report.problems:
+        errors.print(f"[yellow]warning:[/] {message} (query {query!r})", highlight=False, soft_wrap=True)
+    if any(t.failed for t in report.classes.values()):
+        console.print("some downloads did not complete; run the same command again to retry them")
+    empty = [name for name, t in report.classes.items() if t.accepted_total == 0]
+    if empty:
+        errors.print(
+            f"[bold red]no images for {', '.join(empty)}[/]: see the warnings above, "
+            "or add queries in curata.toml",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
 def curate(
     project: ProjectOption = Path("."),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

@@ -52,6 +52,23 @@ class ScrapeSection(_Section):
         default_factory=lambda: ["bing", "duckduckgo"], min_length=1
     )
     max_per_class: int = Field(default=200, gt=0)
+    pages: int = Field(default=5, gt=0)  # result pages (or scroll loads) per query and engine
+    downloads: int = Field(default=8, gt=0, le=64)  # images fetched at once
+    politeness_s: float = Field(default=1.0, ge=0)  # at least this long between requests to one host
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)  # on 429/503 and dropped connections, with backoff
+    user_agent: str = ""  # empty: the browser's own
+    # Where each engine lives; change only to point an adapter at a mirror or a local fixture.
+    base_urls: dict[Literal["bing", "duckduckgo", "google"], str] = Field(default_factory=dict)
+
+    @field_validator("base_urls")
+    @classmethod
+    def _urls_are_http(cls, urls: dict[str, str]) -> dict[str, str]:
+        for engine, url in urls.items():
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{engine}: {url!r} is not an http(s) URL")
+        return {engine: url.rstrip("/") for engine, url in urls.items()}
 
 
 class ImportSection(_Section):

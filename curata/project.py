@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from curata.review import RunningApp
     from curata.review.decisions import Decision
     from curata.review.history import Change
+    from curata.scrapers.scrape import ScrapeReport
 
     SampleSelection = fo.SampleCollection | Iterable[str] | str
 
@@ -56,6 +57,22 @@ class Project:
         from curata.folder_import import import_folder
 
         return import_folder(self.store, self.config, folder, label=label, progress=progress)
+
+    def scrape(
+        self,
+        classes: list[str] | None = None,
+        engines: list[str] | None = None,
+        max_per_class: int | None = None,
+        progress: bool = True,
+    ) -> ScrapeReport:
+        """Search each class's queries on the configured engines and store what downloads and
+        validates; reruns finish an interrupted scrape without fetching anything twice."""
+        from curata.scrapers.scrape import scrape
+
+        return scrape(
+            self.store, self.config, classes=classes, engines=engines, max_per_class=max_per_class,
+            progress=progress,
+        )  # fmt: skip
 
     def curate(self, progress: bool = True) -> CurationReport:
         """Find duplicates, label conflicts, split leaks and quality issues; save a view for each."""

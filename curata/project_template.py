@@ -45,6 +45,11 @@ license = "other"
 engines = ["bing", "duckduckgo"]
 # Stop collecting a class once it has this many accepted images.
 max_per_class = 200
+# Result pages (or scroll loads) to read per query and engine.
+pages = 5
+# Images downloaded at once, and the least time between two requests to one host (seconds).
+downloads = 8
+politeness_s = 1.0
 
 [import]
 # Images above this many pixels are rejected (decompression-bomb guard).

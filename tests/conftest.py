@@ -72,6 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
     os.environ["FIFTYONE_DO_NOT_TRACK"] = "true"
     os.environ["HF_HUB_OFFLINE"] = "1"  # no test ever reaches the Hugging Face Hub
+    os.environ["CURATA_LOOPBACK_ONLY"] = "1"  # the scrapers' browser resolves 127.0.0.1 only
     os.environ.pop("FIFTYONE_PRIVATE_DATABASE_PORT", None)
 
 
@@ -166,25 +167,10 @@ def tiny_open_clip(tmp_path):
 @pytest.fixture
 def chrome():
     """Real headless Debian Chromium through Selenium, with every host but loopback unresolvable."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from curata.scrapers.browser import open_browser
 
-    driver_path = Path("/usr/bin/chromedriver")
-    assert driver_path.exists(), "Debian's chromium-driver is missing: run `make install` (it installs it)"
-    options = webdriver.ChromeOptions()
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--window-size=1400,1000",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(driver_path)), options=options)
+    assert Path("/usr/bin/chromedriver").exists(), "Debian's chromium-driver is missing: run `make install`"
+    driver = open_browser(loopback_only=True)
     try:
         yield driver
     finally:
