@@ -59,6 +59,8 @@ class ScrapeSection(_Section):
     read_timeout_s: float = Field(default=20.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)  # on 429/503 and dropped connections, with backoff
     user_agent: str = ""  # empty: the browser's own
+    # Ask the engines for images under open licences only; the hint is kept in each sample's source.
+    licence: Literal["any", "creative-commons", "public-domain"] = "any"
     # Where each engine lives; change only to point an adapter at a mirror or a local fixture.
     base_urls: dict[Literal["bing", "duckduckgo", "google"], str] = Field(default_factory=dict)
 

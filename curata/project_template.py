@@ -50,6 +50,9 @@ pages = 5
 # Images downloaded at once, and the least time between two requests to one host (seconds).
 downloads = 8
 politeness_s = 1.0
+# "creative-commons" or "public-domain" asks the engines for openly licensed images only
+# (Google has no public-domain filter); each sample's source.licence keeps the hint.
+licence = "any"
 
 [import]
 # Images above this many pixels are rejected (decompression-bomb guard).

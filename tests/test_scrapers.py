@@ -216,3 +216,13 @@ def test_a_killed_scrape_resumes_without_refetching_or_duplicating(make_project,
     for path in (project.root / "media").rglob("*.*"):
         if not path.name.startswith("."):  # content-addressed files are whole: their name is their sha256
             assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name.split(".")[0]
+
+
+def test_a_licence_filter_reaches_each_engine_and_its_hint_the_samples(make_project, engine):
+    project = write_project(make_project, engine, {"daisy": ["daisy flower"]}, licence='"creative-commons"')
+    report = project.scrape(engines=["bing", "duckduckgo", "google"], max_per_class=4, progress=False)
+    assert report.classes["daisy"].accepted_total == 4
+    asked = [r for r in engine.requests if "daisy" in r]
+    assert any("filterui%3Alicense-L2" in r for r in asked if r.startswith("/images/async"))
+    licences = set(project.dataset.match_tags("scraped").values("source.licence"))
+    assert licences == {"creative-commons (bing licence filter)"}  # bing found enough on its own

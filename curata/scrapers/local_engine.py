@@ -45,6 +45,7 @@ class LocalEngine:
             self.results[query.lower()] = [self._register(entry) for entry in entries]
         self.preview_delay_ms = preview_delay_ms
         self.hits: Counter = Counter()  # request path -> times asked
+        self.requests: list[str] = []  # every request's path and query string, in order
         self._thumbnails: dict[int, bytes] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(
@@ -140,6 +141,7 @@ def _handler(engine: LocalEngine):
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             engine.hits[parts.path] += 1
+            engine.requests.append(self.path)
             params = {k: v[0] for k, v in parse_qs(parts.query).items()}
             query = params.get("q", "").lower()
             if query == "captcha":

@@ -96,7 +96,8 @@ def scrape(
     downloader = Downloader(settings, max_bytes)
     display = _Display(progress)
     driver: WebDriver | None = None
-    given_up: set[str] = set()
+    given_up: set[str] = set()  # engines that showed a CAPTCHA or a consent wall: left alone this run
+    unfiltered: set[str] = set()  # engines without the configured licence filter (warned once)
     try:
         with ExitStack() as stack:
             stack.callback(manifest.close)
@@ -118,8 +119,18 @@ def scrape(
                             driver = (browser or (lambda: open_browser(settings.user_agent)))()
                             stack.callback(driver.quit)
                         engine = ENGINES[engine_name](
-                            driver, settings.base_urls.get(engine_name), settings.pages
+                            driver, settings.base_urls.get(engine_name), settings.pages, settings.licence
                         )
+                        if (
+                            settings.licence != "any"
+                            and engine.licence == "any"
+                            and engine_name not in unfiltered
+                        ):
+                            unfiltered.add(engine_name)
+                            display.note(
+                                f"[yellow]{engine_name} offers no {settings.licence} filter: its results "
+                                "carry no licence hint[/]"
+                            )
                         problem = _search(engine, query, name, manifest, tally, settings.retries, limit)
                         if problem is not None:
                             report.problems.append((engine_name, query, problem.kind, str(problem)))

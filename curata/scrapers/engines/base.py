@@ -37,8 +37,8 @@ class Ranked:
     """An engine's results in order: ranks them 1, 2, ... and drops repeats and links that cannot be
     downloaded (data:, javascript:, missing)."""
 
-    def __init__(self, engine: str, query: str):
-        self.engine, self.query = engine, query
+    def __init__(self, engine: str, query: str, licence: str | None = None):
+        self.engine, self.query, self.licence = engine, query, licence
         self.seen: set[str] = set()
         self.rank = 0
 
@@ -47,6 +47,7 @@ class Ranked:
             return None
         self.seen.add(image_url)
         self.rank += 1
+        fields.setdefault("licence", self.licence)
         return ImageRecord(
             engine=self.engine, query=self.query, rank=self.rank, image_url=image_url, **fields
         )
@@ -58,10 +59,24 @@ class Engine:
     name: ClassVar[str] = ""
     base_url: ClassVar[str] = ""
 
-    def __init__(self, driver: WebDriver, base_url: str | None = None, pages: int = 5):
+    # the engine's search parameter for each licence filter (``[scrape] licence``); absent: not offered
+    licence_filters: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, driver: WebDriver, base_url: str | None = None, pages: int = 5, licence: str = "any"):
         self.driver = driver
         self.base = (base_url or self.base_url).rstrip("/")
         self.pages = pages
+        self.licence = licence if licence in self.licence_filters else "any"
+
+    @property
+    def licence_param(self) -> str:
+        """The query-string part that asks for the licence, or ""."""
+        return self.licence_filters.get(self.licence, "")
+
+    @property
+    def licence_hint(self) -> str | None:
+        """What the results' licence is known to be, from the filter the engine applied."""
+        return None if self.licence == "any" else f"{self.licence} ({self.name} licence filter)"
 
     def search(self, query: str) -> Iterator[ImageRecord]:
         """Results for ``query`` in the engine's order, full-size URLs only."""

@@ -18,13 +18,19 @@ RESULT_ATTRIBUTES = "return [...document.querySelectorAll('a.iusc')].map(a => a.
 class Bing(Engine):
     name = "bing"
     base_url = "https://www.bing.com"
+    licence_filters = {
+        "creative-commons": "&qft=%2Bfilterui%3Alicense-L2_L3_L4_L5_L6_L7",
+        "public-domain": "&qft=%2Bfilterui%3Alicense-L1",
+    }
 
     def search(self, query: str) -> Iterator[ImageRecord]:
-        results = Ranked(self.name, query)
+        results = Ranked(self.name, query, self.licence_hint)
         for page in range(self.pages):
             first = page * PAGE_SIZE + 1
             self.load(
-                f"{self.base}/images/async?q={quote_plus(query)}&first={first}&count={PAGE_SIZE}", query
+                f"{self.base}/images/async?q={quote_plus(query)}&first={first}&count={PAGE_SIZE}"
+                + self.licence_param,
+                query,
             )
             attributes = self.driver.execute_script(RESULT_ATTRIBUTES) or []
             if not attributes:

@@ -17,6 +17,7 @@ VQD = re.compile(r"""vqd\s*[=:]\s*["']?([0-9][0-9-]+)""")
 class DuckDuckGo(Engine):
     name = "duckduckgo"
     base_url = "https://duckduckgo.com"
+    licence_filters = {"creative-commons": "license:Share", "public-domain": "license:Public"}
 
     def search(self, query: str) -> Iterator[ImageRecord]:
         q = quote_plus(query)
@@ -27,8 +28,8 @@ class DuckDuckGo(Engine):
                 query, "no-results", "the search page carried no vqd token; the page layout may have changed"
             )
         vqd = token.group(1)
-        path = f"i.js?l=us-en&o=json&q={q}&vqd={vqd}&f=,,,,,&p=1"
-        ranked = Ranked(self.name, query)
+        path = f"i.js?l=us-en&o=json&q={q}&vqd={vqd}&f=,,,,,{self.licence_param}&p=1"
+        ranked = Ranked(self.name, query, self.licence_hint)
         for page in range(self.pages):
             data = self.fetch_json(f"{self.base}/{path}", query)
             results = data.get("results") or []
@@ -49,6 +50,7 @@ class DuckDuckGo(Engine):
             if not following or not results:
                 return
             path = following + ("" if "vqd=" in following else f"&vqd={vqd}")
+            path += "" if "f=" in following else f"&f=,,,,,{self.licence_param}"
 
 
 def _int(value) -> int | None:

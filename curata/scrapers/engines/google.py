@@ -33,6 +33,7 @@ return [img.src, link ? link.href : null, img.alt || null];
 class Google(Engine):
     name = "google"
     base_url = "https://www.google.com"
+    licence_filters = {"creative-commons": "&tbs=il%3Acl"}  # no public-domain-only filter
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,8 +42,8 @@ class Google(Engine):
     def search(self, query: str) -> Iterator[ImageRecord]:
         from selenium.webdriver.common.by import By
 
-        self.load(f"{self.base}/search?q={quote_plus(query)}&tbm=isch&hl=en", query)
-        ranked = Ranked(self.name, query)
+        self.load(f"{self.base}/search?q={quote_plus(query)}&tbm=isch&hl=en{self.licence_param}", query)
+        ranked = Ranked(self.name, query, self.licence_hint)
         done = 0
         for load in range(self.pages):
             items = self.driver.find_elements(By.CSS_SELECTOR, RESULT)
