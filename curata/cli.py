@@ -210,10 +210,16 @@ def status(project: ProjectOption = Path(".")) -> None:
 
     proj = open_project(project)
     counts = proj.class_counts()
-    table = Table("class", "samples", title=f"{proj.config.dataset.name} ({proj.root})")
+    sources = proj.class_sources()
+    table = Table("class", "samples", "from", "excluded", title=f"{proj.config.dataset.name} ({proj.root})")
     for name, count in counts.items():
-        table.add_row(name, str(count))
-    table.add_row("[bold]total", f"[bold]{len(proj.dataset)}")
+        origin = ", ".join(
+            f"{'imported' if where == 'folder' else where} {n}"
+            for where, n in sources[name].most_common()
+            if where != "excluded" and n
+        )
+        table.add_row(name, str(count), origin, str(sources[name]["excluded"]))
+    table.add_row("[bold]total", f"[bold]{len(proj.dataset)}", "", "")
     console.print(table)
 
 

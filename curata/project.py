@@ -111,6 +111,19 @@ class Project:
         counts = Counter(self.dataset.values("ground_truth.label"))
         return {name: counts.get(name, 0) for name in self.config.class_names}
 
+    def class_sources(self) -> dict[str, Counter]:
+        """Per class, where its samples came from (``folder`` for imports, or the engine) and how
+        many a reviewer excluded (``excluded``)."""
+        from curata.store import EXCLUDED_TAG
+
+        labels, engines, tags = self.dataset.values(["ground_truth.label", "source.engine", "tags"])
+        sources = {name: Counter() for name in self.config.class_names}
+        for label, engine, sample_tags in zip(labels, engines, tags, strict=True):
+            if label in sources:
+                sources[label][engine or "unknown"] += 1
+                sources[label]["excluded"] += EXCLUDED_TAG in (sample_tags or ())
+        return sources
+
     def review(
         self, port: int | None = None, address: str | None = None, open_browser: bool = True
     ) -> RunningApp:

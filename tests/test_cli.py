@@ -8,9 +8,10 @@ from tests.conftest import cli_env, run_cli
 def test_help_lists_the_commands():
     result = run_cli("--help")
     assert result.returncode == 0
-    for command in ("init", "import", "curate", "status", "review"):
+    commands = ("init", "scrape", "import", "curate", "embed", "status", "review", "history", "undo")
+    for command in commands:
         assert command in result.stdout
-    for command in ("init", "import", "curate", "status", "review"):
+    for command in commands:
         sub = run_cli(command, "--help")
         assert sub.returncode == 0 and "Usage" in sub.stdout, command
 
@@ -30,6 +31,7 @@ def test_init_import_status_with_the_project_database(tmp_path, flowers):
     assert status.returncode == 0, status.stderr
     lines = {line.split()[1]: line.split()[3] for line in status.stdout.splitlines() if line.count("│") >= 3}
     assert lines["roses"] == "9" and lines["daisy"] == "8" and lines["total"] == "41"
+    assert "imported 9" in status.stdout
     again = run_cli("import", str(flowers), "-p", str(project), "--quiet", env=env)
     assert "imported 0 new images" in again.stdout and "42 already stored" in again.stdout
     curated = run_cli("curate", "-p", str(project), "--quiet", env=env)

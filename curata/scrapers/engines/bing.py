@@ -28,7 +28,7 @@ class Bing(Engine):
         for page in range(self.pages):
             first = page * PAGE_SIZE + 1
             self.load(
-                f"{self.base}/images/async?q={quote_plus(query)}&first={first}&count={PAGE_SIZE}"
+                f"{self.base}/images/async?q={quote_plus(query)}&first={first}&count={PAGE_SIZE}&mmasync=1"
                 + self.licence_param,
                 query,
             )
