@@ -204,6 +204,83 @@ def embed(
 
 
 @app.command()
+def train(
+    project: ProjectOption = Path("."),
+    seed: Annotated[int, typer.Option(help="Seed for new split assignments and the folds.")] = 51,
+    cv: Annotated[int, typer.Option("--cv", help="Also run K-fold cross-validation on train + val.")] = 0,
+    trainer: Annotated[
+        str,
+        typer.Option(
+            help="probe: a linear head on the embeddings; finetune: the backbone's last blocks too."
+        ),
+    ] = "probe",
+    tta: Annotated[
+        bool, typer.Option("--tta", help="Also report test accuracy with flip augmentation.")
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="Most epochs for finetune (it stops early on validation).")] = 8,
+) -> None:
+    """Train a classifier on the curated data, evaluate it, and write its predictions back."""
+    from curata.project import open_project
+
+    proj = open_project(project)
+    report = proj.train(trainer=trainer, seed=seed, cv=cv, tta=tta, epochs=epochs)
+    test = report.test
+    what = "a linear probe" if trainer == "probe" else "a fine-tune"
+    console.print(
+        f"trained {what} in {report.seconds:.1f} s; test split ({test.samples} samples): "
+        f"top-1 {test.top1:.3f}, top-3 {test.top3:.3f}, top-5 {test.top5:.3f}, macro F1 {test.macro_f1:.3f}"
+    )
+    table = Table("class", "precision", "recall", "F1", "test samples", title="Per class (test split)")
+    for scores in test.per_class:
+        table.add_row(scores.name, f"{scores.precision:.3f}", f"{scores.recall:.3f}", f"{scores.f1:.3f}",
+                      str(scores.support))  # fmt: skip
+    console.print(table)
+    if report.cv and report.cv.get("folds"):
+        console.print(
+            f"{report.cv['folds']}-fold cross-validation top-1: "
+            f"{report.cv['mean']:.3f} ± {report.cv['std']:.3f}"
+        )
+    if "fine_tune" in report.details:
+        tuned = report.details["fine_tune"]
+        console.print(
+            f"fine-tune: best epoch {tuned['best_epoch']} of {len(tuned['history']) - 1} "
+            f"on {tuned['device']} ({tuned['seconds']:.0f} s); "
+            f"the linear probe alone: top-1 {report.details['probe_test_top1']:.3f}"
+        )
+    if "tta" in report.details:
+        console.print(
+            f"test-time augmentation (flip): top-1 {report.details['tta']['top1_without']:.3f} → "
+            f"{report.details['tta']['top1_with']:.3f}"
+        )
+    console.print(f"confusion matrix: {report.confusion_path}")
+    console.print(f"report: {report.report_path}")
+    console.print(f"model: {report.model_path} (also models/latest.pt, used by `curata predict`)")
+    console.print(
+        f"{report.disagreements} samples where the model disagrees with the label: "
+        "saved view model-disagreements"
+    )
+
+
+@app.command()
+def predict(
+    images: Annotated[list[Path], typer.Argument(help="Image files.")],
+    project: ProjectOption = Path("."),
+    model: Annotated[Path | None, typer.Option(help="Model file (default: models/latest.pt).")] = None,
+    top_k: Annotated[int, typer.Option(help="Classes to show per image.")] = 3,
+    threshold: Annotated[float, typer.Option(help="Below this confidence the answer is 'unknown'.")] = 0.5,
+) -> None:
+    """Classify images with the trained model: top classes, confidence, and the class's context."""
+    from curata.project import open_project
+
+    results = open_project(project).predict(list(images), model=model, top_k=top_k, threshold=threshold)
+    for result in results:
+        shown = ", ".join(f"{name} {p:.2f}" for name, p in result.top)
+        console.print(f"[bold]{result.path}[/]: {result.label}  ({shown})")
+        if result.description:
+            console.print(f"  {' '.join(result.description.split())}")
+
+
+@app.command()
 def status(project: ProjectOption = Path(".")) -> None:
     """Show the project's classes and sample counts."""
     from curata.project import open_project

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from curata.review.decisions import Decision
     from curata.review.history import Change
     from curata.scrapers.scrape import ScrapeReport
+    from curata.training.predict import Prediction
+    from curata.training.train import TrainReport
 
     SampleSelection = fo.SampleCollection | Iterable[str] | str
 
@@ -105,6 +107,44 @@ class Project:
             signals=signals,
             progress=progress,
         )
+
+    def train(
+        self,
+        trainer: str = "probe",
+        seed: int = 51,
+        cv: int = 0,
+        tta: bool = False,
+        epochs: int = 8,
+        progress: bool = True,
+    ) -> TrainReport:
+        """Assign splits, train a classifier (``probe`` on the embeddings, or ``finetune`` of the
+        backbone's last blocks), evaluate it on the test split, write out-of-fold predictions
+        back for review, and save the model file under ``models/``."""
+        from curata.training.train import train
+
+        return train(
+            self.store,
+            self.config,
+            trainer=trainer,
+            seed=seed,
+            cv=cv,
+            tta=tta,
+            epochs=epochs,
+            progress=progress,
+        )
+
+    def predict(
+        self,
+        images: list[str | Path],
+        model: str | Path | None = None,
+        top_k: int = 3,
+        threshold: float = 0.5,
+    ) -> list[Prediction]:
+        """Top classes for image files with the project's latest model (or ``model``)."""
+        from curata.training.predict import predict
+
+        path = Path(model) if model else self.root / "models" / "latest.pt"
+        return predict(path, images, top_k=top_k, threshold=threshold)
 
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""

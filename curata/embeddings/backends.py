@@ -42,8 +42,20 @@ class EmbeddingBackend(ABC):
         """A picklable callable: upright RGB PIL image -> CHW float tensor (runs in loader workers)."""
 
     @abstractmethod
+    def features(self, batch: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, dim) pooled image features on the backend's device (differentiable:
+        the fine-tune trains through it)."""
+
     def embed_images(self, batch: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) on the backend's device -> (N, dim), L2-normalised, on the CPU."""
+        import torch
+
+        return torch.nn.functional.normalize(self.features(batch.to(self.device)).float(), dim=1).cpu()
+
+    @abstractmethod
+    def trainable_parts(self, blocks: int) -> list[str]:
+        """Names (in ``model``) of the last ``blocks`` blocks and what follows them: what a
+        fine-tune unfreezes."""
 
     def to(self, device: str) -> EmbeddingBackend:
         self.device = device
@@ -83,12 +95,12 @@ class EfficientNetLite0Backend(EmbeddingBackend):
     def preprocess(self):
         return self._preprocess
 
-    def embed_images(self, batch):
-        import torch
+    def features(self, batch):
+        return self.model.extract_features(batch).mean(dim=(2, 3))
 
-        features = self.model.extract_features(batch.to(self.device))
-        pooled = features.mean(dim=(2, 3))
-        return torch.nn.functional.normalize(pooled, dim=1).cpu()
+    def trainable_parts(self, blocks: int) -> list[str]:
+        count = len(self.model._blocks)
+        return [f"_blocks.{i}" for i in range(max(count - blocks, 0), count)] + ["_conv_head", "_bn1"]
 
 
 class OpenClipBackend(EmbeddingBackend):
@@ -120,11 +132,17 @@ class OpenClipBackend(EmbeddingBackend):
     def preprocess(self):
         return self._preprocess
 
-    def embed_images(self, batch):
-        import torch
+    def features(self, batch):
+        return self.model.encode_image(batch)
 
-        features = self.model.encode_image(batch.to(self.device))
-        return torch.nn.functional.normalize(features.float(), dim=1).cpu()
+    def trainable_parts(self, blocks: int) -> list[str]:
+        visual = self.model.visual
+        resblocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+        if resblocks is None:  # a convolutional tower: its last stage and head
+            return ["visual.head"] if hasattr(visual, "head") else ["visual"]
+        count = len(resblocks)
+        parts = [f"visual.transformer.resblocks.{i}" for i in range(max(count - blocks, 0), count)]
+        return parts + [name for name in ("visual.ln_post", "visual.proj") if _has(self.model, name)]
 
     def embed_texts(self, texts: list[str]):
         import torch
@@ -133,6 +151,15 @@ class OpenClipBackend(EmbeddingBackend):
         with torch.inference_mode():
             features = self.model.encode_text(tokens)
         return torch.nn.functional.normalize(features.float(), dim=1).cpu()
+
+
+def _has(model, dotted: str) -> bool:
+    target = model
+    for part in dotted.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return False
+    return True
 
 
 def load_backend(settings: EmbeddingsSection) -> EmbeddingBackend:

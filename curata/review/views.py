@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # Most telling first: what is wrong with the labels, then what is redundant, then what is odd.
 WORKING_ORDER = (
     "suspected-mislabels",
+    "model-disagreements",
     "label-conflicts",
     "duplicates",
     "leaky-splits",
