@@ -1,8 +1,8 @@
 """``make demo``: the curata loop on the bundled flower sample, offline, in one command.
 
-Creates (or reuses) ``demo-project/`` from ``data/sample/curata.toml``, imports the sample,
-prints what each step did with counts and times, then serves the FiftyOne App on the result
-until Ctrl-C. ``--no-app`` stops after the summary (for scripted runs).
+Creates (or reuses) ``demo-project/`` from ``data/sample/curata.toml``, imports, curates, embeds
+and trains on the sample, prints what each step did with counts and times, then serves the
+FiftyOne App on the result until Ctrl-C. ``--no-app`` stops after the summary (for scripted runs).
 """
 
 from __future__ import annotations
@@ -67,6 +67,22 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
         console.print(
             f"          from the embeddings: {found} (saved views suspected-mislabels, outliers, clusters)"
         )
+    step = time.perf_counter()
+    trained = project.train(progress=False)
+    test = trained.test
+    console.print(
+        f"[bold]train[/]   linear probe: test top-1 {test.top1:.3f}, top-3 {test.top3:.3f} on {test.samples} "
+        f"photos; {trained.disagreements} model disagreements (saved view model-disagreements) "
+        f"({time.perf_counter() - step:.1f} s)"
+    )
+    console.print(f"          confusion matrix {trained.confusion_path}, model {trained.model_path}")
+    photo = project.dataset.match({"split": "test"}).first()
+    (guess,) = project.predict([photo.filepath])
+    shown = ", ".join(f"{name} {p:.2f}" for name, p in guess.top)
+    console.print(
+        f"[bold]predict[/] a test photo filed as {photo.ground_truth.label}: {guess.label} ({shown}) — "
+        f"`curata predict -p {project.root} IMAGE...`"
+    )
     counts = ", ".join(f"{name} {count}" for name, count in project.class_counts().items())
     console.print(
         f"[bold]dataset[/] {project.config.dataset.name}: {len(project.dataset)} samples ({counts})"

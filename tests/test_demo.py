@@ -36,3 +36,5 @@ def test_demo_imports_the_sample_and_is_rerunnable(tmp_path):
         "97 images embedded with efficientnet-lite0/imagenet" in first.stdout and "UMAP map" in first.stdout
     )
     assert "0 images embedded with efficientnet-lite0/imagenet, 97 reused" in second.stdout
+    assert "linear probe: test top-1" in first.stdout and "confusion_matrix.png" in first.stdout
+    assert "a test photo filed as" in first.stdout

@@ -10,10 +10,12 @@ them for similarity and the App's embeddings panel.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -233,14 +235,22 @@ def compute_map(dataset: fo.Dataset, method: str | None = None, progress: bool =
         dataset.delete_brain_run(VISUALIZATION_KEY)
     # a stable layout from run to run; umap-learn's own timestamped log lines stay out of the output
     options = {"seed": 51, "verbose": False} if method == "umap" else {}
-    fob.compute_visualization(
-        dataset.select(ids, ordered=True),
-        embeddings=EMBEDDING_FIELD,
-        method=method,
-        brain_key=VISUALIZATION_KEY,
-        progress=progress,
-        **options,
-    )
+    brain_log = logging.getLogger("fiftyone.brain")
+    level = brain_log.level
+    brain_log.setLevel(logging.WARNING)  # it announces "Generating visualization..." on stdout
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded UMAP
+            fob.compute_visualization(
+                dataset.select(ids, ordered=True),
+                embeddings=EMBEDDING_FIELD,
+                method=method,
+                brain_key=VISUALIZATION_KEY,
+                progress=progress,
+                **options,
+            )
+    finally:
+        brain_log.setLevel(level)
     return method
 
 
