@@ -110,6 +110,11 @@ def test_train_evaluates_writes_predictions_and_a_model_that_predicts_identicall
 
     model = Classifier.load(report.model_path)
     assert model.classes == project.config.class_names and model.trained_on["seed"] == 3
+
+    gone = dataset.first().id
+    project.exclude([gone])
+    project.train(seed=3, progress=False)
+    assert dataset[gone].predictions is None, "excluded samples lose their stale predictions"
     test = dataset.match({"split": "test"})
     paths, vectors = test.values(["filepath", "embedding"])
     from_files = model.predict(paths)

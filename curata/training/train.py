@@ -288,6 +288,9 @@ def _write_predictions(dataset, ids: list[str], mask: np.ndarray, logits: np.nda
         )
     scored = dataset.select(list(predictions))
     scored.set_values(PREDICTIONS_FIELD, [predictions[i] for i in scored.values("id")])
+    stale = set(dataset.exists(PREDICTIONS_FIELD).values("id")) - set(predictions)  # e.g. excluded since
+    if stale:
+        dataset.set_values(PREDICTIONS_FIELD, dict.fromkeys(stale), key_field="id")
     if dataset.has_evaluation(EVAL_KEY):
         dataset.delete_evaluation(EVAL_KEY)
     scored.evaluate_classifications(PREDICTIONS_FIELD, gt_field="ground_truth", eval_key=EVAL_KEY)
