@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -226,3 +228,133 @@ def test_a_licence_filter_reaches_each_engine_and_its_hint_the_samples(make_proj
     assert any("filterui%3Alicense-L2" in r for r in asked if r.startswith("/images/async"))
     licences = set(project.dataset.match_tags("scraped").values("source.licence"))
     assert licences == {"creative-commons (bing licence filter)"}  # bing found enough on its own
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """Image URLs that misbehave in every way real ones do."""
+
+    big = b"\xff\xd8\xff\xe0" + b"\x00" * 2_000_000  # ten times the 0.2 MB limit the test sets
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        case = self.path.strip("/").split(".")[0]
+        if case == "slow":
+            time.sleep(3)  # past the 1 s read timeout
+            return self.reply(200, "image/jpeg", self.server.photo)
+        if case == "endless":  # promises a body and stops sending
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(self.server.photo[:1000])
+            self.wfile.flush()
+            time.sleep(3)
+            return
+        if case == "huge":
+            return self.reply(200, "image/jpeg", self.big)
+        if case == "huge-undeclared":  # no Content-Length: the limit must hold while streaming
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            for _ in range(20):
+                self.wfile.write(self.big[:100_000])
+            return
+        if case == "html":
+            return self.reply(200, "image/jpeg", b"<!doctype html><html><body>gotcha</body></html>")
+        if case == "svg":
+            return self.reply(200, "image/jpeg", b'<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>')
+        if case == "loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop.jpg")
+            self.end_headers()
+            return
+        if case in ("404", "500", "429"):
+            return self.reply(int(case), "text/plain", b"no", {"Retry-After": "0"})
+        if case == "truncated":
+            return self.reply(200, "image/jpeg", self.server.photo[: len(self.server.photo) // 3])
+        if case == "bomb":
+            return self.reply(200, "image/png", self.server.bomb)
+        if case == "good":
+            return self.reply(200, "image/jpeg", self.server.photo)
+        return self.reply(404, "text/plain", b"no")
+
+    def reply(self, status: int, kind: str, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # clients that give up are the point
+        pass
+
+
+HOSTILE_CASES = {
+    "slow": "ReadTimeout",
+    "endless": "ConnectionError",
+    "huge": "over the limit",
+    "huge-undeclared": "stopped",
+    "html": "no image signature",
+    "svg": "no image signature",
+    "loop": "TooManyRedirects",
+    "404": "HTTP 404",
+    "500": "HTTP 500",
+    "429": "HTTP 429",
+    "truncated": "corrupt or truncated image",
+    "bomb": "decompression bomb",
+}
+
+
+def test_hostile_image_servers_are_counted_rejections_and_nothing_partial_is_stored(make_project, photos):
+    import io
+
+    from PIL import Image
+
+    server = QuietServer(("127.0.0.1", 0), Hostile)
+    server.photo = photos["tulips"][0].read_bytes()
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(bomb, "PNG")  # 144 M pixels in a few kB
+    server.bomb = bomb.getvalue()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        urls = [f"{base}/{case}.jpg" for case in HOSTILE_CASES] + [f"{base}/good.jpg"]
+        with LocalEngine({"tulips": urls}) as engine:
+            project = write_project(
+                make_project,
+                engine,
+                {"tulips": ["tulips"]},
+                read_timeout_s=1.0,
+                connect_timeout_s=1.0,
+                retries=1,
+            )
+            config = project.root / "curata.toml"
+            config.write_text(
+                config.read_text().replace("max_pixels = 100_000_000", "max_pixels = 50_000_000")
+            )
+            config.write_text(re.sub(r"max_file_mb = .*", "max_file_mb = 0.2", config.read_text()))
+            report = curata.open(project.root).scrape(engines=["duckduckgo"], progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    tally = report.classes["tulips"]
+    assert tally.downloaded == 1 and tally.rejected + tally.failed == len(HOSTILE_CASES)
+    with sqlite3.connect(project.root / ".curata" / "scrape.sqlite") as db:
+        outcomes = {url.rsplit("/", 1)[1][:-4]: (status, reason) for url, status, reason in db.execute(
+            "SELECT image_url, status, reason FROM urls")}  # fmt: skip
+    assert outcomes.pop("good")[0] == "accepted"
+    for case, words in HOSTILE_CASES.items():
+        status, reason = outcomes[case]
+        assert status in ("rejected", "failed") and words in (reason or ""), (case, status, reason)
+    stored = [p for p in (project.root / "media").rglob("*.*") if not p.name.startswith(".")]
+    assert (
+        len(stored) == 1
+        and hashlib.sha256(stored[0].read_bytes()).hexdigest() == stored[0].name.split(".")[0]
+    )

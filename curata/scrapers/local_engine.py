@@ -6,7 +6,8 @@ results run out), DuckDuckGo's ``vqd``-guarded ``i.js`` JSON endpoint, and Googl
 loaded grid whose click-to-preview shows the thumbnail first and swaps in the full-size URL
 later. The adapters are tested against it, and the demo scrapes from it, without the internet.
 
-Results per query are a list of image files, or of tokens for the troubles real results bring:
+Results per query are a list of image files, of URLs (results whose image lives elsewhere, e.g.
+on a test's hostile server), or of tokens for the troubles real results bring:
 ``"html"`` (a page served where an image should be), ``"corrupt"`` (truncated JPEG bytes),
 ``"missing"`` (HTTP 404), ``"thumbnail-only"`` (a Google preview that never shows the full
 image), ``"flaky"`` (HTTP 429 with ``Retry-After`` twice, then an image). The queries
@@ -81,16 +82,17 @@ class LocalEngine:
     # what the pages say about result ``i``
 
     def _register(self, entry: Path | str) -> int:
-        if isinstance(entry, str) and entry not in TOKENS:
+        if isinstance(entry, str) and entry not in TOKENS and not entry.startswith(("http://", "https://")):
             entry = Path(entry)
         self.items.append(entry)
         return len(self.items) - 1
 
     def record(self, i: int) -> dict:
         entry = self.items[i]
-        name = entry.stem if isinstance(entry, Path) else entry
+        name = entry.stem if isinstance(entry, Path) else entry.rsplit("/", 1)[-1]
+        elsewhere = isinstance(entry, str) and entry.startswith(("http://", "https://"))
         return {
-            "image": f"{self.url}/img/{i}.jpg",
+            "image": entry if elsewhere else f"{self.url}/img/{i}.jpg",
             "page": f"{self.url}/page/{i}.html",
             "thumbnail": f"{self.url}/thumb/{i}.jpg",
             "title": f"{name} (result {i})",
