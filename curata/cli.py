@@ -246,6 +246,7 @@ def train(
             f"fine-tune: best epoch {tuned['best_epoch']} of {len(tuned['history']) - 1} "
             f"on {tuned['device']} ({tuned['seconds']:.0f} s); "
             f"the linear probe alone: top-1 {report.details['probe_test_top1']:.3f}"
+            + ("; no epoch improved on validation, so the probe is kept" if tuned.get("kept") else "")
         )
     if "tta" in report.details:
         console.print(

@@ -152,22 +152,49 @@ def test_training_needs_embeddings(make_project, flowers):
         curata.open(project.root).train(progress=False)
 
 
-def test_fine_tune_trains_the_last_blocks_and_its_model_file_predicts_identically(embedded):
+def test_fine_tune_reports_against_the_probe_and_its_model_file_predicts_identically(embedded):
     project = embedded
     report = project.train(trainer="finetune", epochs=1, tta=True, progress=False)
 
     tuned = report.details["fine_tune"]
     assert [h["epoch"] for h in tuned["history"]] == [0, 1] and tuned["best_epoch"] in (0, 1)
     assert 0 <= report.details["tta"]["top1_with"] <= 1 and report.test.samples >= 5
-    model = Classifier.load(report.model_path)
-    assert model.kind == "fine-tune" and any(k.startswith("_blocks.15.") for k in model.backbone_state)
-    assert not any(k.startswith("_blocks.0.") for k in model.backbone_state), (
-        "only the last blocks are stored"
-    )
+    if tuned["best_epoch"] == 0:  # no epoch beat the starting head on validation: the probe stays
+        assert tuned["kept"] == "probe" and report.test.top1 == report.details["probe_test_top1"]
     paths = project.dataset.match({"split": "test"}).values("filepath")
-    first = model.predict(paths)
-    again = Classifier.load(report.model_path).predict(paths)  # a fresh backbone, the stored blocks applied
-    assert np.allclose(first, again, atol=1e-5)
-    stored = np.asarray(project.dataset.match({"split": "test"}).values("embedding"))
-    if tuned["best_epoch"] == 1:  # the backbone changed: its vectors are no longer the stored ones
-        assert not np.allclose(model.embed(paths), stored, atol=1e-3)
+    model = Classifier.load(report.model_path)
+    assert np.allclose(model.predict(paths), Classifier.load(report.model_path).predict(paths), atol=1e-5)
+
+
+def test_fine_tuned_blocks_travel_in_the_model_file(embedded):
+    from curata.config import EmbeddingsSection
+    from curata.embeddings.backends import load_backend
+    from curata.training.fine_tune import FineTuneSettings, fine_tune
+    from curata.training.probe import fit_head
+
+    project = embedded
+    project.train(progress=False)  # splits
+    dataset = project.dataset
+    classes = project.config.class_names
+    train = dataset.match({"split": "train"})
+    paths, labels, vectors = train.values(["filepath", "ground_truth.label", "embedding"])
+    head = fit_head(np.asarray(vectors), np.asarray(labels), classes, 4.0)
+    targets = [classes.index(label) for label in labels]
+    backend = load_backend(EmbeddingsSection(backend="efficientnet-lite0"))
+    result = fine_tune(
+        backend, (paths, targets), (paths[:8], targets[:8]), head,
+        FineTuneSettings(epochs=1, keep_best=False), progress=False,
+    )  # fmt: skip
+    assert result.best_epoch == 1 and result.history[1]["train_loss"] > 0
+    assert any(k.startswith("_blocks.15.") for k in result.backbone_state)
+    assert not any(k.startswith("_blocks.0.") for k in result.backbone_state), "only the last blocks travel"
+    tuned = Classifier(classes, result.weight, result.bias, {"backend": "efficientnet-lite0"},
+                       kind="fine-tune", backbone_state=result.backbone_state)  # fmt: skip
+    tuned.use_backend(backend)
+    test_paths = dataset.match({"split": "test"}).values("filepath")
+    in_memory = tuned.predict(test_paths)
+    saved = tuned.save(project.root / "models" / "tuned.pt")
+    reloaded = Classifier.load(saved)  # a fresh backbone with the stored blocks applied
+    assert np.allclose(reloaded.predict(test_paths), in_memory, atol=1e-5)
+    stored = np.asarray(dataset.match({"split": "test"}).values("embedding"))
+    assert not np.allclose(reloaded.embed(test_paths), stored, atol=1e-3), "the backbone itself changed"

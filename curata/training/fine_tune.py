@@ -4,8 +4,8 @@ The head starts from the linear probe (so epoch 0 *is* the probe), the last ``bl
 the backbone are unfrozen, and training uses standard augmentation (random resized crops,
 flips, colour jitter), label smoothing, AdamW with a cosine schedule, mixed precision and the
 GPU when there is one. Validation accuracy after each epoch decides: the best epoch's weights
-are kept (epoch 0 included, so the fine-tune is never worse than the probe on validation) and
-training stops after ``patience`` epochs without improvement.
+are kept (epoch 0, the starting head, included) and training stops after ``patience`` epochs
+without improvement.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class FineTuneSettings:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     patience: int = 3
+    keep_best: bool = True  # False: keep the last epoch's weights (for inspecting a run)
 
 
 @dataclass
@@ -169,7 +170,7 @@ def fine_tune(
             history.append(
                 {"epoch": epoch, "train_loss": round(float(np.mean(losses)), 4), "val_top1": round(score, 4)}
             )
-            if score > best_score:
+            if score > best_score or not settings.keep_best:
                 best_score, best_epoch, best, waited = score, epoch, snapshot(), 0
             else:
                 waited += 1

@@ -100,11 +100,15 @@ def train(
     test = evaluate(data.labels[test_mask], classifier.probabilities(data.vectors[test_mask]), classes)
     details: dict = {"probe_test_top1": test.top1}
     if trainer == "finetune":
-        classifier, details["fine_tune"] = _fine_tune(
+        tuned, details["fine_tune"] = _fine_tune(
             config, data, classes, train_mask, val_mask, fit, epochs, seed, progress
         )
-        classifier.descriptions = descriptions
-        test = evaluate(data.labels[test_mask], classifier.predict(test_paths), classes)
+        if details["fine_tune"]["best_epoch"] > 0:
+            classifier = tuned
+            classifier.descriptions = descriptions
+            test = evaluate(data.labels[test_mask], classifier.predict(test_paths), classes)
+        else:  # no epoch beat its starting head on val: the probe (fitted on train + val) stays
+            details["fine_tune"]["kept"] = "probe"
     if tta:
         with_tta = evaluate(data.labels[test_mask], classifier.predict(test_paths, tta=True), classes)
         details["tta"] = {"top1_without": test.top1, "top1_with": with_tta.top1}
