@@ -35,7 +35,8 @@ CONFLICT_TAG = "label-conflict"
 DUP_TAG = "dup"
 LEAK_TAG = "leak"
 OUTLIER_TAG = "outlier"
-SUSPECT_TAG = "suspect"
+SUSPECT_TAG = "suspect"  # the embeddings doubt the label (confident learning)
+MODEL_SUSPECT_TAG = "model-suspect"  # the trained model, out of fold, confidently predicts another class
 ISSUE_TAG_PREFIX = "issue:"  # issue:blurry, issue:dark, ... issue:unreadable
 # A reviewer's decisions, kept as tags every stage can filter on (see curata.review).
 EXCLUDED_TAG = "excluded"  # out of training and publishing; still in the store

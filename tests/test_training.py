@@ -108,19 +108,27 @@ def test_train_evaluates_writes_predictions_and_a_model_that_predicts_identicall
         p != g for p, g in zip(*disagree.values(["predictions.label", "ground_truth.label"]), strict=True)
     )
 
+    confident = set(dataset.match_tags("model-suspect").values("id"))
+    assert confident and confident <= set(disagree.values("id"))
+    assert all(m >= 0.7 for m in dataset.select(list(confident)).values("mistakenness"))
+    project.embed(visualize=False, progress=False)  # the signals save the review's suspects view
+    assert confident <= set(dataset.load_saved_view("suspected-mislabels").values("id"))
+
     model = Classifier.load(report.model_path)
     assert model.classes == project.config.class_names and model.trained_on["seed"] == 3
 
-    gone = dataset.first().id
-    project.exclude([gone])
-    project.train(seed=3, progress=False)
-    assert dataset[gone].predictions is None, "excluded samples lose their stale predictions"
     test = dataset.match({"split": "test"})
     paths, vectors = test.values(["filepath", "embedding"])
     from_files = model.predict(paths)
     assert np.allclose(from_files, model.probabilities(np.asarray(vectors)), atol=1e-4)
     reloaded = Classifier.load(project.root / "models" / "latest.pt")
     assert np.array_equal(reloaded.weight, model.weight)
+    assert max(model.predict(paths[:3]).max(axis=1)) > 0.5, "calibrated confidences are not flat"
+
+    gone = dataset.first().id
+    project.exclude([gone])
+    project.train(seed=3, progress=False)
+    assert dataset[gone].predictions is None, "excluded samples lose their stale predictions"
 
 
 def test_predict_from_the_command_line_with_context_and_unknown(embedded):

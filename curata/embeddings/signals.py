@@ -17,7 +17,7 @@ from curata.config import Config
 from curata.embeddings.embed import embedding_matrix
 from curata.embeddings.mislabels import find_mislabels
 from curata.embeddings.structure import cluster_classes, outlier_scores
-from curata.store import OUTLIER_TAG, SUSPECT_TAG, Store, undecided
+from curata.store import MODEL_SUSPECT_TAG, OUTLIER_TAG, SUSPECT_TAG, Store, undecided
 
 if TYPE_CHECKING:
     import fiftyone as fo
@@ -100,8 +100,11 @@ def _save_views(dataset: fo.Dataset, report: SignalReport) -> list[tuple[str, in
 
     dataset.save_view(
         "suspected-mislabels",
-        undecided(dataset).match_tags(SUSPECT_TAG).sort_by("mislabel_score", reverse=True),
-        description="labels the model doubts, worst first; suggested_label says what it sees",
+        undecided(dataset)
+        .match_tags([SUSPECT_TAG, MODEL_SUSPECT_TAG])
+        .sort_by("mislabel_score", reverse=True),
+        description="labels the embeddings (or, after training, the model) doubt, worst first; "
+        "suggested_label says what the embeddings see, predictions what the model sees",
         overwrite=True,
     )
     dataset.save_view(

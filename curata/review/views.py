@@ -16,6 +16,7 @@ from curata.store import (
     EXCLUDED_TAG,
     ISSUE_TAG_PREFIX,
     LEAK_TAG,
+    MODEL_SUSPECT_TAG,
     NEEDS_REVIEW_TAG,
     OUTLIER_TAG,
     SUSPECT_TAG,
@@ -55,7 +56,15 @@ def prepare(dataset: fo.Dataset, class_names: list[str]) -> list[tuple[str, int,
     return rows
 
 
-PROBLEM_TAGS = [CONFLICT_TAG, DUP_TAG, LEAK_TAG, OUTLIER_TAG, SUSPECT_TAG, NEEDS_REVIEW_TAG]
+PROBLEM_TAGS = [
+    CONFLICT_TAG,
+    DUP_TAG,
+    LEAK_TAG,
+    OUTLIER_TAG,
+    SUSPECT_TAG,
+    MODEL_SUSPECT_TAG,
+    NEEDS_REVIEW_TAG,
+]
 
 
 def flagged(collection: fo.SampleCollection) -> fo.DatasetView:

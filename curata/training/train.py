@@ -10,7 +10,9 @@
 4. Every included sample gets ``predictions`` from a linear probe that did not see it (K-fold),
    with confidence and logits — for either trainer, since only out-of-sample predictions show
    a reviewer where a label is doubtful; FiftyOne's ``evaluate_classifications`` and ``compute_mistakenness``
-   run on them, and the view ``model-disagreements`` lists where model and label differ.
+   run on them, and the view ``model-disagreements`` lists where model and label differ; the
+   confident ones (mistakenness >= 0.7) are tagged ``model-suspect`` and so also appear in the
+   review's ``suspected-mislabels`` view.
 5. The model file (weights, classes, backbone, what it was trained on) is written to
    ``models/``: ``models/latest.pt`` is what ``curata predict`` uses by default.
 """
@@ -32,7 +34,7 @@ import numpy as np
 
 from curata.config import Config
 from curata.errors import CurataError
-from curata.store import Store, included, undecided
+from curata.store import MODEL_SUSPECT_TAG, Store, included, undecided
 from curata.training.classifier import Classifier
 from curata.training.metrics import Evaluation, evaluate, plot_confusion
 from curata.training.probe import fit_head, fit_probe
@@ -43,6 +45,8 @@ EVAL_KEY = "model_eval"
 MODELS_DIR = "models"
 REPORTS_DIR = "reports"
 OUT_OF_FOLD = 5
+# FiftyOne's mistakenness of a wrong prediction is (1 + exp(-entropy)) / 2: 0.7 ~ a confident one
+MODEL_SUSPECT_MISTAKENNESS = 0.7
 MIN_TRAIN_PER_CLASS = 2
 TRAINERS = ("probe", "finetune")
 
@@ -117,7 +121,14 @@ def train(
     )
 
     oof = _out_of_fold(data, known, classes, fit.regularisation, seed)
-    disagreements = _write_predictions(dataset, data.ids, known, oof, classes)
+    # Temperature scaling on the out-of-fold logits outside the test split: confidences that mean
+    # what they say (for "unknown" in predict, and for mistakenness); rankings are unchanged.
+    temperature = fit_temperature(oof[known & ~test_mask], data.labels[known & ~test_mask], classes)
+    oof = oof / temperature
+    if classifier.kind == "linear-probe":
+        classifier.weight, classifier.bias = classifier.weight / temperature, classifier.bias / temperature
+    details["temperature"] = round(temperature, 4)
+    disagreements = _write_predictions(store, data.ids, known, oof, classes)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report_dir = store.root / REPORTS_DIR / f"train-{stamp}"
@@ -274,12 +285,13 @@ def _out_of_fold(data: _Data, mask: np.ndarray, classes, c: float, seed: int) ->
     return logits
 
 
-def _write_predictions(dataset, ids: list[str], mask: np.ndarray, logits: np.ndarray, classes) -> int:
+def _write_predictions(store: Store, ids: list[str], mask: np.ndarray, logits: np.ndarray, classes) -> int:
     """``predictions`` on every scored sample, FiftyOne's evaluation and mistakenness, the view."""
     import fiftyone as fo
     import fiftyone.brain as fob
     from fiftyone import ViewField as F
 
+    dataset = store.dataset
     shifted = logits - logits.max(axis=1, keepdims=True)
     probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     predictions = {}
@@ -308,6 +320,9 @@ def _write_predictions(dataset, ids: list[str], mask: np.ndarray, logits: np.nda
         .exists(PREDICTIONS_FIELD)
         .match(F(f"{PREDICTIONS_FIELD}.label") != F("ground_truth.label"))
     )
+    # the confident disagreements join the review's suspected-mislabels view
+    confident = disagree.match(F("mistakenness") >= MODEL_SUSPECT_MISTAKENNESS).values("id")
+    store.retag(MODEL_SUSPECT_TAG, set(confident))
     dataset.save_view(
         "model-disagreements",
         disagree.sort_by("mistakenness", reverse=True),
@@ -315,6 +330,24 @@ def _write_predictions(dataset, ids: list[str], mask: np.ndarray, logits: np.nda
         overwrite=True,
     )
     return len(disagree)
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, classes) -> float:
+    """The T minimising the negative log-likelihood of softmax(logits / T) (1 when it cannot be fitted)."""
+    from scipy.optimize import minimize_scalar
+
+    if len(labels) < 2:
+        return 1.0
+    target = np.array([list(classes).index(label) for label in labels])
+
+    def nll(log_t: float) -> float:
+        scaled = logits / np.exp(log_t)
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(target)), target].mean())
+
+    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(result.x)) if result.success else 1.0
 
 
 @contextlib.contextmanager
