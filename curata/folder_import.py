@@ -22,10 +22,10 @@ from curata.config import CONFIG_NAME, Config
 from curata.errors import CurataError
 from curata.images import ImageInfo, RejectedImage, inspect_image
 from curata.progress import progress_bar
-from curata.store import NewImage, Store
+from curata.store import NewImage, Store, remember_run
 
 if TYPE_CHECKING:
-    import fiftyone as fo
+    pass
 
 BATCH_SIZE = 256
 IMPORT_TAG = "imported"
@@ -152,7 +152,7 @@ def import_folder(
                 (path_of[(sha, lbl)], lbl, stored) for sha, lbl, stored in result.conflicts
             )
     report.seconds = time.perf_counter() - started
-    _remember(dataset, report)
+    remember_run(dataset, "imports", report.as_info())  # for the dataset card and `curata status`
     return report
 
 
@@ -179,11 +179,3 @@ def _provenance(relative: str, folder: Path, info: ImageInfo) -> dict:
         "original_format": info.format,
         "fetched_at": datetime.now(UTC),
     }
-
-
-def _remember(dataset: fo.Dataset, report: ImportReport) -> None:
-    """Keep a short history of imports in the dataset, for the dataset card and `curata status`."""
-    history = list(dataset.info.get("imports", []))
-    history.append(report.as_info())
-    dataset.info["imports"] = history[-100:]
-    dataset.save()

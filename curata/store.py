@@ -155,18 +155,7 @@ class MediaStore:
         path = self.path_for(sha256, ext)
         if path.exists() and path.stat().st_size == len(data):
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f".{ext}")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, data)
 
 
 @dataclass
@@ -330,6 +319,32 @@ class Store:
             self.dataset.set_values("label_conflicts", conflicts, key_field="id")
             self.dataset.select(list(conflicts)).tag_samples(CONFLICT_TAG)
         return real
+
+
+def remember_run(dataset: fo.Dataset, key: str, summary: dict, keep: int = 100) -> None:
+    """Append a stage run's summary to ``dataset.info[key]``, keeping the newest ``keep``: what the
+    dataset card, `curata status` and later stages read about earlier runs."""
+    runs = list(dataset.info.get(key, []))
+    runs.append(summary)
+    dataset.info[key] = runs[-keep:]
+    dataset.save()
+
+
+def write_atomically(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: a killed run never
+    leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def undecided(collection: fo.SampleCollection) -> fo.DatasetView:

@@ -10,7 +10,6 @@ them for similarity and the App's embeddings panel.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tempfile
@@ -25,7 +24,7 @@ import numpy as np
 from curata.embeddings.backends import EmbeddingBackend
 from curata.errors import CurataError
 from curata.images import open_image
-from curata.progress import progress_bar
+from curata.progress import progress_bar, quiet_logger
 from curata.store import STATE_DIR, Store
 
 if TYPE_CHECKING:
@@ -235,22 +234,16 @@ def compute_map(dataset: fo.Dataset, method: str | None = None, progress: bool =
         dataset.delete_brain_run(VISUALIZATION_KEY)
     # a stable layout from run to run; umap-learn's own timestamped log lines stay out of the output
     options = {"seed": 51, "verbose": False} if method == "umap" else {}
-    brain_log = logging.getLogger("fiftyone.brain")
-    level = brain_log.level
-    brain_log.setLevel(logging.WARNING)  # it announces "Generating visualization..." on stdout
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded UMAP
-            fob.compute_visualization(
-                dataset.select(ids, ordered=True),
-                embeddings=EMBEDDING_FIELD,
-                method=method,
-                brain_key=VISUALIZATION_KEY,
-                progress=progress,
-                **options,
-            )
-    finally:
-        brain_log.setLevel(level)
+    with quiet_logger("fiftyone.brain"), warnings.catch_warnings():  # no "Generating visualization..."
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)  # seeded UMAP
+        fob.compute_visualization(
+            dataset.select(ids, ordered=True),
+            embeddings=EMBEDDING_FIELD,
+            method=method,
+            brain_key=VISUALIZATION_KEY,
+            progress=progress,
+            **options,
+        )
     return method
 
 

@@ -29,7 +29,7 @@ from curata.scrapers.download import Download, Downloader
 from curata.scrapers.engines import ENGINES
 from curata.scrapers.manifest import ACCEPTED, DUPLICATE, FAILED, REJECTED, Manifest, Pending
 from curata.scrapers.records import EngineProblem
-from curata.store import STATE_DIR, NewImage, Store
+from curata.store import STATE_DIR, NewImage, Store, remember_run
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -142,7 +142,7 @@ def scrape(
     finally:
         report.seconds = time.perf_counter() - started
         if report.classes:
-            _remember(store, report)
+            remember_run(store.dataset, "scrapes", report.as_info())  # for review and the card
     return report
 
 
@@ -301,12 +301,3 @@ class _Display:
             self.progress.console.print(message)
         else:
             log.warning(message)
-
-
-def _remember(store: Store, report: ScrapeReport) -> None:
-    """Keep each scrape's summary in the dataset, for review and the dataset card."""
-    dataset = store.dataset
-    history = list(dataset.info.get("scrapes", []))
-    history.append(report.as_info())
-    dataset.info["scrapes"] = history[-100:]
-    dataset.save()

@@ -7,8 +7,7 @@ The file is a plain ``torch.save`` dictionary of tensors, strings and numbers, s
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from curata.errors import CurataError
+from curata.store import write_atomically
 
 FORMAT = "curata-classifier/1"
 
@@ -92,7 +92,6 @@ class Classifier:
         import torch
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "format": FORMAT,
             "kind": self.kind,
@@ -105,14 +104,9 @@ class Classifier:
             "metrics": self.metrics,
             "backbone_state": {k: v.contiguous() for k, v in self.backbone_state.items()},
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        return path
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return write_atomically(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: Path) -> Classifier:

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -34,7 +33,8 @@ import numpy as np
 
 from curata.config import Config
 from curata.errors import CurataError
-from curata.store import MODEL_SUSPECT_TAG, Store, included, undecided
+from curata.progress import quiet_logger
+from curata.store import MODEL_SUSPECT_TAG, Store, included, remember_run, undecided
 from curata.training.classifier import Classifier
 from curata.training.metrics import Evaluation, evaluate, plot_confusion
 from curata.training.probe import fit_head, fit_probe
@@ -164,12 +164,8 @@ def train(
     }
     report_path = report_dir / "report.json"
     report_path.write_text(json.dumps(report, indent=2))
-    runs = list(dataset.info.get("training", []))
-    runs.append(
-        {k: report[k] for k in ("trainer", "model", "cv", "seconds")} | {"top1": test.top1, "at": stamp}
-    )
-    dataset.info["training"] = runs[-50:]
-    dataset.save()
+    summary = {k: report[k] for k in ("trainer", "model", "cv", "seconds")} | {"top1": test.top1, "at": stamp}
+    remember_run(dataset, "training", summary, keep=50)
     return TrainReport(
         trainer,
         model_path,
@@ -312,7 +308,7 @@ def _write_predictions(store: Store, ids: list[str], mask: np.ndarray, logits: n
     scored.evaluate_classifications(PREDICTIONS_FIELD, gt_field="ground_truth", eval_key=EVAL_KEY)
     if dataset.has_brain_run("mistakenness"):
         dataset.delete_brain_run("mistakenness")
-    with contextlib.redirect_stdout(io.StringIO()), _quiet("fiftyone.brain"):  # it narrates each step
+    with contextlib.redirect_stdout(io.StringIO()), quiet_logger("fiftyone.brain"):  # it narrates each step
         fob.compute_mistakenness(scored, PREDICTIONS_FIELD, label_field="ground_truth", use_logits=True,
                                  progress=False)  # fmt: skip
     disagree = (
@@ -348,17 +344,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, classes) -> float:
 
     result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
     return float(np.exp(result.x)) if result.success else 1.0
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _fingerprint(data: _Data, mask: np.ndarray) -> str:
