@@ -299,6 +299,12 @@ def status(project: ProjectOption = Path(".")) -> None:
         table.add_row(name, str(count), origin, str(sources[name]["excluded"]))
     table.add_row("[bold]total", f"[bold]{len(proj.dataset)}", "", "")
     console.print(table)
+    published = proj.dataset.info.get("publishes", [])
+    if published:
+        last = published[-1]
+        console.print(
+            f"last published: {last['version']} to {last['target']} ({last['rows']} images, {last['at']})"
+        )
 
 
 @app.command()
@@ -375,6 +381,87 @@ def undo(project: ProjectOption = Path(".")) -> None:
 
     decision = open_project(project).undo(via="cli")
     console.print(decision.message if decision else "nothing to undo")
+
+
+@app.command()
+def publish(
+    version: Annotated[
+        str, typer.Option("--version", help="MAJOR.MINOR.PATCH (e.g. 1.1.0), or major, minor, patch.")
+    ],
+    project: ProjectOption = Path("."),
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="hf://datasets/<user>/<name>, or a local folder / file:// URL (default: [hub] target)."
+        ),
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="What this version is about.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Publish the included samples as a new version: parquet, dataset card, changelog, tag."""
+    from curata.project import open_project
+
+    report = open_project(project).publish(version, target=target, message=message, progress=not quiet)
+    console.print(
+        f"published {report.version} to {report.target} in {report.seconds:.1f} s "
+        f"(commit {report.commit[:12]})"
+    )
+    table = Table(
+        "split", "images", *(name for name in next(iter(report.counts.values()), {})), title=report.summary
+    )
+    for split, counts in report.counts.items():
+        table.add_row(split, str(sum(counts.values())), *(str(n) for n in counts.values()))
+    console.print(table)
+    for reason, count in report.left_out.items():
+        console.print(f"left out: {count} ({reason})")
+    console.print(
+        f"{report.shards} parquet shards, {report.download_size / 1e6:.1f} MB; repository: {report.location}"
+    )
+    console.print(f"load it: {report.load_line}")
+
+
+@app.command()
+def pull(
+    reference: Annotated[
+        str,
+        typer.Argument(help="TARGET@VERSION, e.g. hf://datasets/alice/ornaments@1.1.0 (no @: the newest)."),
+    ],
+    project: Annotated[
+        Path,
+        typer.Option(
+            "--project",
+            "-p",
+            envvar="CURATA_PROJECT",
+            help="A project to pull into (beside its own dataset), or a new folder to start a project in.",
+        ),
+    ] = Path("."),
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="FiftyOne dataset to load into (default: <name>-v<version>, or <name> in a new project)."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Load a published version into a FiftyOne dataset, labels and provenance intact."""
+    from curata.config import CONFIG_NAME
+    from curata.project import open_project, pull_project
+
+    if (project / CONFIG_NAME).exists():
+        report = open_project(project).pull(reference, dataset=dataset, progress=not quiet)
+        where = f"dataset {report.dataset} of {project.resolve()}"
+    else:
+        started, report = pull_project(reference, project, dataset=dataset, progress=not quiet)
+        where = f"new project {started.root} (dataset {report.dataset})"
+    splits = ", ".join(f"{split} {count}" for split, count in report.counts.items())
+    console.print(
+        f"pulled {report.reference} into {where}: {report.rows} rows ({splits}); {report.added} new, "
+        f"{report.already_stored} already stored, {len(report.rejected)} rejected ({report.seconds:.1f} s)"
+    )
+    for sha, reason in report.rejected[:5]:
+        console.print(f"[yellow]rejected[/] {sha[:12]}: {reason}")
 
 
 def main() -> None:

@@ -104,7 +104,9 @@ class EmbeddingsSection(_Section):
 
 
 class HubSection(_Section):
-    target: str = ""
+    target: str = ""  # hf://datasets/<user>/<name>, or a local folder / file:// URL (a git repository)
+    private: bool = False  # a new Hub repository is created private
+    shard_mb: float = Field(default=500.0, gt=0)  # parquet shard size, as push_to_hub's default
 
 
 class Config(_Section):

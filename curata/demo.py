@@ -1,8 +1,11 @@
-"""``make demo``: the curata loop on the bundled flower sample, offline, in one command.
+"""``make demo``: the whole curata loop on the bundled flower sample, offline, in one command.
 
-Creates (or reuses) ``demo-project/`` from ``data/sample/curata.toml``, imports, curates, embeds
-and trains on the sample, prints what each step did with counts and times, then serves the
-FiftyOne App on the result until Ctrl-C. ``--no-app`` stops after the summary (for scripted runs).
+Creates (or reuses) ``demo-project/`` from ``data/sample/curata.toml``; imports four classes from
+the sample's folders; scrapes the fifth (sunflowers) through headless Chromium from a local
+stand-in for Bing and DuckDuckGo on 127.0.0.1, which serves the sample's sunflower photos (and
+a few broken results) as search results; curates, embeds, trains, predicts, publishes version
+1.0.0 to a local git repository, then serves the FiftyOne App on the result until Ctrl-C.
+Every step prints what it did with counts and times; ``--no-app`` stops after the summary.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -21,7 +26,24 @@ from curata.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+SCRAPED_CLASS = "sunflowers"  # collected from the stand-in engine; the other classes are imported
+# What the stand-in engine answers for the class's two queries: the sample's photos, one query
+# also with the troubles real results bring (a page instead of an image, a truncated JPEG, a 404).
+BROKEN_RESULTS = ["html", "corrupt", "missing"]
 console = Console()
+
+
+@contextmanager
+def _step(name: str) -> Iterator[list[str]]:
+    """Print one line per step: its name, what it did (appended by the caller) and its time."""
+    started = time.perf_counter()
+    lines: list[str] = []
+    yield lines
+    seconds = time.perf_counter() - started
+    first, *rest = lines or [""]
+    console.print(f"[bold]{name:<8}[/]{first} [dim]({seconds:.1f} s)[/]", highlight=False)
+    for line in rest:
+        console.print(f"{'':<8}{line}", highlight=False)
 
 
 def run(project_dir: Path, serve_app: bool, port: int) -> Project:
@@ -32,77 +54,139 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
     project = Project(project_dir)
     console.rule(f"[bold]curata demo[/] — project {project.root}")
 
-    step = time.perf_counter()
-    report = project.import_folder(SAMPLE / "flowers")
-    console.print(
-        f"[bold]import[/]  {report.seen} files: {report.added} new, {report.duplicates} already stored, "
-        f"{len(report.conflicts)} label conflicts, {len(report.rejected)} rejected "
-        f"({time.perf_counter() - step:.1f} s)"
-    )
-    for path, label, stored in report.conflicts:
-        console.print(
-            f"          conflict: {path} is filed as {label} but the same bytes are stored as {stored}"
+    with _step("import") as say:
+        imported = [c for c in project.config.class_names if c != SCRAPED_CLASS]
+        reports = [
+            project.import_folder(SAMPLE / "flowers" / name, label=name, progress=False) for name in imported
+        ]
+        say.append(
+            f"{', '.join(imported)} from data/sample/flowers: {sum(r.seen for r in reports)} files, "
+            f"{sum(r.added for r in reports)} new, {sum(r.duplicates for r in reports)} already stored, "
+            f"{sum(len(r.rejected) for r in reports)} rejected"
         )
-    step = time.perf_counter()
-    curation = project.curate()
-    found = ", ".join(f"{problem} {count}" for problem, count, _ in curation.rows if count)
-    console.print(
-        f"[bold]curate[/]  {curation.analysed} images analysed, {curation.reused} unchanged: "
-        f"{found or 'nothing'} ({time.perf_counter() - step:.1f} s; one saved view per problem)"
-    )
-    step = time.perf_counter()
-    embedded = project.embed()
-    console.print(
-        f"[bold]embed[/]   {embedded.embedded} images embedded with {embedded.model_id}, "
-        f"{embedded.from_cache + embedded.unchanged} reused"
-        + (
-            f"; {embedded.map_method.upper()} map for the App's Embeddings panel"
-            if embedded.map_method
-            else ""
+        conflicts = [c for r in reports for c in r.conflicts]
+        say += [
+            f"conflict: {path} is filed as {label} but stored as {stored}"
+            for path, label, stored in conflicts
+        ]
+
+    _scrape(project)
+
+    with _step("curate") as say:
+        curation = project.curate(progress=False)
+        found = ", ".join(f"{problem} {count}" for problem, count, _ in curation.rows if count)
+        say.append(
+            f"{curation.analysed} images analysed, {curation.reused} unchanged: {found or 'nothing'} "
+            "(one saved view per problem)"
         )
-        + f" ({time.perf_counter() - step:.1f} s)"
-    )
-    if embedded.signals:
-        found = ", ".join(f"{signal} {count}" for signal, count, _ in embedded.signals.rows)
-        console.print(
-            f"          from the embeddings: {found} (saved views suspected-mislabels, outliers, clusters)"
+
+    with _step("embed") as say:
+        embedded = project.embed(progress=False)
+        say.append(
+            f"{embedded.embedded} images embedded with {embedded.model_id}, "
+            f"{embedded.from_cache + embedded.unchanged} reused"
+            + (
+                f"; {embedded.map_method.upper()} map for the App's Embeddings panel"
+                if embedded.map_method
+                else ""
+            )
         )
-    step = time.perf_counter()
-    trained = project.train(progress=False)
-    test = trained.test
-    console.print(
-        f"[bold]train[/]   linear probe: test top-1 {test.top1:.3f}, top-3 {test.top3:.3f} on {test.samples} "
-        f"photos; {trained.disagreements} model disagreements (saved view model-disagreements) "
-        f"({time.perf_counter() - step:.1f} s)"
-    )
-    console.print(f"          confusion matrix {trained.confusion_path}, model {trained.model_path}")
-    photo = project.dataset.match({"split": "test"}).first()
-    (guess,) = project.predict([photo.filepath])
-    shown = ", ".join(f"{name} {p:.2f}" for name, p in guess.top)
-    console.print(
-        f"[bold]predict[/] a test photo filed as {photo.ground_truth.label}: {guess.label} ({shown}) — "
-        f"`curata predict -p {project.root} IMAGE...`"
-    )
+        if embedded.signals:
+            found = ", ".join(f"{signal} {count}" for signal, count, _ in embedded.signals.rows)
+            say.append(f"from the embeddings: {found} (saved views suspected-mislabels, outliers, clusters)")
+
+    with _step("train") as say:
+        trained = project.train(progress=False)
+        test = trained.test
+        say.append(
+            f"linear probe: test top-1 {test.top1:.3f}, top-3 {test.top3:.3f} on {test.samples} photos; "
+            f"{trained.disagreements} model disagreements (saved view model-disagreements)"
+        )
+        say.append(f"confusion matrix {trained.confusion_path}, model {trained.model_path}")
+
+    with _step("predict") as say:
+        photo = project.dataset.match({"split": "test", "ground_truth.label": SCRAPED_CLASS}).first()
+        (guess,) = project.predict([photo.filepath])
+        shown = ", ".join(f"{name} {p:.2f}" for name, p in guess.top)
+        say.append(
+            f"a scraped {SCRAPED_CLASS} photo from the test split: {guess.label} ({shown}) — "
+            f"`curata predict -p {project.root} IMAGE...`"
+        )
+
+    repository = _publish(project)
     counts = ", ".join(f"{name} {count}" for name, count in project.class_counts().items())
     console.print(
         f"[bold]dataset[/] {project.config.dataset.name}: {len(project.dataset)} samples ({counts})"
     )
-    console.print(f"done in {time.perf_counter() - started:.1f} s")
+    console.print(f"done in {time.perf_counter() - started:.1f} s; published repository: {repository}")
     if serve_app:
         app = project.review(port=port)
         to_review = ", ".join(f"{name} {count}" for name, count, _ in app.views if count)
         console.print(f"[bold]review[/]  saved views with work in them: {to_review}")
         console.print(
-            "          decide in the App: press ` and type curata (relabel, accept suggested labels, "
-            "keep this copy, exclude, mark reviewed, undo); `curata history -p "
-            f"{project.root}` lists every decision"
+            "        decide in the App: press ` and type curata (relabel, accept suggested labels, "
+            f"keep this copy, exclude, mark reviewed, undo); `curata history -p {project.root}` lists "
+            f"every decision; `curata publish -p {project.root} --version minor` publishes the next version"
         )
         console.print(f"[bold]App[/]     {app.url}  (saved views: the view menu, top left; Ctrl-C to stop)")
         try:
             app.wait()
         except KeyboardInterrupt:
             console.print("App stopped")
+    else:
+        console.print(f"review it in the App: curata review -p {project.root}")
     return project
+
+
+def _scrape(project: Project) -> None:
+    """Collect the scraped class from the local stand-in engine, announced as such."""
+    from curata.scrapers.local_engine import LocalEngine
+
+    photos = sorted((SAMPLE / "flowers" / SCRAPED_CLASS).glob("*.jpg"))
+    first, second = project.config.class_spec(SCRAPED_CLASS).queries[:2]
+    results = {first: photos, second: photos[::3] + BROKEN_RESULTS}
+    with LocalEngine(results, preview_delay_ms=100) as engine:
+        settings = project.config.scrape  # in memory only: curata.toml keeps the real engines
+        settings.base_urls = engine.base_urls()
+        settings.politeness_s = 0.0  # one local server; real runs wait between requests to a host
+        console.print(
+            f"[bold]scrape[/]  {SCRAPED_CLASS} via {' and '.join(settings.engines)} in headless Chromium — "
+            f"from a [bold]local stand-in for the web search engines[/] at {engine.url} (offline demo: it "
+            "serves the sample's photos in each engine's page format)",
+            highlight=False,
+        )
+        with _step("") as say:
+            report = project.scrape(classes=[SCRAPED_CLASS], progress=False)
+            tally = report.classes[SCRAPED_CLASS]
+            say.append(
+                f"{tally.found} results found, {tally.downloaded} downloaded and stored, {tally.duplicate} "
+                f"duplicates, {tally.rejected} rejected, {tally.failed} failed; {tally.accepted_total} "
+                f"{SCRAPED_CLASS} in all, each with its query, engine, page and image URL"
+            )
+            say += [f"{engine} / {query!r}: {kind}" for engine, query, kind, _ in report.problems]
+
+
+def _publish(project: Project) -> Path | str:
+    """Publish 1.0.0 to the config's local target (a rerun leaves published versions alone)."""
+    from curata.hub.publish import resolve_target
+
+    target = resolve_target(project.config.hub.target, project.root)
+    with _step("publish") as say:
+        published = target.versions()
+        if published:
+            say.append(
+                f"{target.location} already has version {max(published)}; after changes, "
+                f"`curata publish -p {project.root} --version minor` adds the next one"
+            )
+        else:
+            report = project.publish("1.0.0", message="first version, from the demo", progress=False)
+            splits = ", ".join(f"{split} {sum(c.values())}" for split, c in report.counts.items())
+            say.append(
+                f"version {report.version}: {report.rows} images ({splits}) as parquet with a dataset card, "
+                f"committed and tagged v{report.version}"
+            )
+            say.append(f"load it: {report.load_line}")
+    return getattr(target, "path", target.location)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from curata.config import CONFIG_NAME, Config, load_config
 from curata.errors import CurataError
 from curata.project_template import render_config, slugify
-from curata.store import Store
+from curata.store import STATE_DIR, Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from curata.curation.curate import CurationReport
     from curata.embeddings.embed import EmbeddingReport
     from curata.folder_import import ImportReport
+    from curata.hub.publish import PublishReport
+    from curata.hub.pull import PullReport
     from curata.review import RunningApp
     from curata.review.decisions import Decision
     from curata.review.history import Change
@@ -146,6 +148,58 @@ class Project:
         path = Path(model) if model else self.root / "models" / "latest.pt"
         return predict(path, images, top_k=top_k, threshold=threshold)
 
+    def publish(
+        self,
+        version: str,
+        target: str | None = None,
+        message: str | None = None,
+        progress: bool = True,
+        endpoint: str | None = None,
+        token: str | None = None,
+    ) -> PublishReport:
+        """Publish the included samples as ``version`` (1.2.0, or major/minor/patch) to ``target``
+        (default: ``[hub] target``): parquet shards, a dataset card and a changelog, one tagged
+        commit. Samples without a split get one first (the same leak-free splits training uses)."""
+        from curata.hub.publish import publish, resolve_target
+        from curata.training.splits import assign_splits
+
+        where = resolve_target(
+            target or self.config.hub.target, self.root, endpoint=endpoint, token=token,
+            private=self.config.hub.private,
+        )  # fmt: skip
+        assign_splits(self.dataset)
+        return publish(self.store, self.config, version, where, message=message, progress=progress)
+
+    def pull(
+        self,
+        reference: str,
+        dataset: str | None = None,
+        progress: bool = True,
+        endpoint: str | None = None,
+        token: str | None = None,
+    ) -> PullReport:
+        """Load a published version (``TARGET@VERSION``; the newest without ``@``) into the FiftyOne
+        dataset ``dataset`` (default: ``<name>-v<version>``) beside the project's own."""
+        import tempfile
+
+        from curata.hub.publish import resolve_target
+        from curata.hub.pull import fetch, load_version
+        from curata.hub.versions import Reference
+
+        ref = Reference.parse(reference)
+        target = resolve_target(ref.target, self.root, endpoint=endpoint, token=token)
+        scratch_root = self.root / STATE_DIR
+        scratch_root.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch_root, prefix="pull-") as scratch:
+            fetched = fetch(ref, target, Path(scratch))
+            name = dataset or f"{self.config.dataset.name}-v{fetched.version}"
+            store = (
+                self.store
+                if name == self.config.dataset.name
+                else Store(self.root, name, fetched.class_names)
+            )
+            return load_version(store, fetched, self.config.import_, progress=progress)
+
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""
         counts = Counter(self.dataset.values("ground_truth.label"))
@@ -241,6 +295,71 @@ class Project:
         return history.changes(self.dataset, since=since)
 
 
+def pull_project(
+    reference: str,
+    path: str | Path,
+    dataset: str | None = None,
+    progress: bool = True,
+    endpoint: str | None = None,
+    token: str | None = None,
+) -> tuple[Project, PullReport]:
+    """Start a project in ``path`` from a published version: its config is rebuilt from the
+    version's manifest (classes, queries, descriptions, licence) and its samples become the
+    project's dataset, ready to curate, review and publish the next version."""
+    import tempfile
+
+    from curata.hub.publish import resolve_target
+    from curata.hub.pull import fetch, load_version
+    from curata.hub.versions import Reference
+
+    root = Path(path).expanduser().resolve()
+    if (root / CONFIG_NAME).exists():
+        raise CurataError(
+            f"{root / CONFIG_NAME} exists; pull into that project with `curata pull REF -p {root}`"
+        )
+    ref = Reference.parse(reference)
+    target = resolve_target(ref.target, Path.cwd(), endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="curata-pull-") as scratch:
+        fetched = fetch(ref, target, Path(scratch))
+        manifest = fetched.manifest or {}
+        classes = manifest.get("classes") or fetched.class_names
+        name = dataset or manifest.get("dataset") or slugify(root.name)
+        _refuse_taken_name(root, name)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / CONFIG_NAME).write_text(
+            render_config(
+                name,
+                classes,
+                description=manifest.get("description", ""),
+                license=manifest.get("license", "other"),
+                target=target.location,
+            ),
+            encoding="utf-8",
+        )
+        _write_gitignore(root)
+        project = Project(root)
+        return project, load_version(project.store, fetched, project.config.import_, progress=progress)
+
+
+def _refuse_taken_name(root: Path, name: str) -> None:
+    """A shared database (FIFTYONE_DATABASE_URI) may already hold a dataset of that name."""
+    import fiftyone as fo
+
+    from curata.store import connect
+
+    connect(root)
+    if fo.dataset_exists(name):
+        raise CurataError(
+            f"the database already has a dataset named {name} (another project); pass --dataset NEW-NAME"
+        )
+
+
+def _write_gitignore(root: Path) -> None:
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():  # the database and media are data, not source
+        gitignore.write_text(".curata/\nmedia/\n", encoding="utf-8")
+
+
 def _ids(samples: SampleSelection) -> list[str]:
     """Sample ids from a FiftyOne dataset or view, one id, or ids."""
     from fiftyone.core.collections import SampleCollection
@@ -281,7 +400,5 @@ def init_project(
         names = ["first-class", "second-class"]
     root.mkdir(parents=True, exist_ok=True)
     config_path.write_text(render_config(name or slugify(root.name), names), encoding="utf-8")
-    gitignore = root / ".gitignore"
-    if not gitignore.exists():  # the database and media are data, not source
-        gitignore.write_text(".curata/\nmedia/\n", encoding="utf-8")
+    _write_gitignore(root)
     return Project(root)

@@ -16,13 +16,25 @@ def _toml_string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _toml_multiline(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f'"""\n{escaped}\n"""'
+
+
 def slugify(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._")
     return slug[:96] or "my-dataset"
 
 
-def render_config(name: str, classes: list[str]) -> str:
-    class_blocks = "\n".join(_class_block(c) for c in classes)
+def render_config(
+    name: str,
+    classes: list[str] | list[dict],
+    description: str = "",
+    license: str = "other",  # noqa: A002 - the Hub's word
+    target: str = "",
+) -> str:
+    """The commented config; ``classes`` are names, or dicts with name, queries and description."""
+    class_blocks = "\n".join(_class_block(**(c if isinstance(c, dict) else {"name": c})) for c in classes)
     thresholds = "\n".join(f"{key} = {value}" for key, value in QualityThresholds().model_dump().items())
     return f"""\
 # curata project file. Every stage reads it; edit it freely.
@@ -32,9 +44,9 @@ def render_config(name: str, classes: list[str]) -> str:
 # Name of the FiftyOne dataset and of the published dataset (letters, digits, . _ -).
 name = {_toml_string(name)}
 # One or two sentences for the dataset card.
-description = ""
+description = {_toml_string(description)}
 # Licence of the collected images as the Hub spells it (e.g. "cc-by-4.0", "other").
-license = "other"
+license = {_toml_string(license)}
 
 # One [[classes]] block per class. `queries` are the web searches `curata scrape` runs;
 # `description` is the cultural or domain context of the class, shown in the dataset card
@@ -84,16 +96,22 @@ pretrained = "laion2b_s34b_b79k"
 [hub]
 # Where `curata publish` writes: "hf://datasets/<user>/<name>" for the Hugging Face Hub,
 # or a local folder / file:// URL for a git repository laid out like the Hub's.
-target = ""
+target = {_toml_string(target)}
+# Create a new Hub repository as private.
+private = false
+# Size of each parquet shard (MB): smaller shards upload and resume in smaller steps.
+shard_mb = 500
 """
 
 
-def _class_block(name: str) -> str:
+def _class_block(name: str, queries: list[str] | None = None, description: str | None = None) -> str:
+    queries = queries if queries is not None else [name]
+    description = (description or "").strip() or (
+        f"What a {name} is, where it comes from and what tells it apart from its neighbours."
+    )
     return f"""\
 [[classes]]
 name = {_toml_string(name)}
-queries = [{_toml_string(name)}]
-description = \"\"\"
-What a {name} is, where it comes from and what tells it apart from its neighbours.
-\"\"\"
+queries = [{", ".join(_toml_string(q) for q in queries)}]
+description = {_toml_multiline(description)}
 """

@@ -167,6 +167,7 @@ class NewImage:
     label: str | None
     source: dict[str, Any]
     tags: Sequence[str] = ()
+    fields: dict[str, Any] = field(default_factory=dict)  # other sample fields, e.g. a pulled split
 
 
 @dataclass
@@ -281,6 +282,8 @@ class Store:
         if image.label:
             sample["ground_truth"] = fo.Classification(label=image.label)
         sample[LOGGED_LABEL_FIELD] = image.label or None
+        for name, value in image.fields.items():
+            sample[name] = value
         return sample
 
     def _insert(self, samples: list[fo.Sample]) -> None:

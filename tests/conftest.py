@@ -175,3 +175,41 @@ def chrome():
         yield driver
     finally:
         driver.quit()
+
+
+HUB_TOKEN = "hf_secret"  # what the fake Hub demands; tests check it never shows in output
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """A running FakeHub; the client online, without Xet or telemetry, and unable to reach any other host."""
+    from huggingface_hub import constants
+
+    from tests.fake_hub import FakeHub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # conftest sets it for every other test
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+
+    elsewhere: list = []
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost"):
+            elsewhere.append(host)
+            raise OSError(f"tests may only reach 127.0.0.1, not {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in ("127.0.0.1", "::1"):
+            elsewhere.append(address)
+            raise OSError(f"tests may only reach 127.0.0.1, not {address!r}")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    with FakeHub(token=HUB_TOKEN) as fake:
+        yield fake
+    assert elsewhere == [], f"the client tried to reach other hosts: {elsewhere}"

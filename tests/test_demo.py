@@ -22,19 +22,31 @@ def test_bundled_sample_is_complete_and_credited():
     assert "Attribution 2.0" in (REPO / "data" / "sample" / "LICENSE.txt").read_text()
 
 
-def test_demo_imports_the_sample_and_is_rerunnable(tmp_path):
+def test_demo_runs_the_whole_loop_and_is_rerunnable(tmp_path):
     env = cli_env(FIFTYONE_DATABASE_URI=None, FIFTYONE_DATABASE_DIR=None)
     command = [sys.executable, "-m", "curata.demo", "--no-app", "--project", str(tmp_path / "demo")]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr
-    assert "97 new, 3 already stored, 1 label conflicts, 0 rejected" in first.stdout
-    assert "97 samples (daisy 19, dandelion 19, roses 19, sunflowers 21, tulips 19)" in first.stdout
+    out = " ".join(first.stdout.split())  # rich wraps long lines
+    assert (
+        "daisy, dandelion, roses, tulips from data/sample/flowers: 77 files, 76 new, 1 already stored" in out
+    )
+    assert "conflict: 15922772266_1167a06620.jpg is filed as tulips but stored as roses" in out
+    assert "local stand-in for the web search engines at http://127.0.0.1:" in out
+    assert "21 downloaded and stored, 10 duplicates, 3 rejected, 0 failed; 21 sunflowers in all" in out
+    assert "97 images embedded with efficientnet-lite0/imagenet" in out and "UMAP map" in out
+    assert "linear probe: test top-1" in out and "confusion_matrix.png" in out
+    assert "a scraped sunflowers photo from the test split:" in out
+    assert "version 1.0.0: 97 images (train 67, validation 15, test 15)" in out
+    assert "97 samples (daisy 19, dandelion 19, roses 19, sunflowers 21, tulips 19)" in out
+    repository = tmp_path / "demo" / "published" / "curata-demo-flowers"
+    assert f"published repository: {repository}" in out
+    tags = subprocess.run(["git", "-C", str(repository), "tag"], capture_output=True, text=True, check=True)
+    assert tags.stdout.split() == ["v1.0.0"] and (repository / "README.md").is_file()
+
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert second.returncode == 0, second.stderr
-    assert "0 new, 100 already stored" in second.stdout and "97 samples" in second.stdout
-    assert (
-        "97 images embedded with efficientnet-lite0/imagenet" in first.stdout and "UMAP map" in first.stdout
-    )
-    assert "0 images embedded with efficientnet-lite0/imagenet, 97 reused" in second.stdout
-    assert "linear probe: test top-1" in first.stdout and "confusion_matrix.png" in first.stdout
-    assert "a test photo filed as" in first.stdout
+    again = " ".join(second.stdout.split())
+    assert "77 files, 0 new, 77 already stored" in again and "0 downloaded and stored" in again
+    assert "0 images embedded with efficientnet-lite0/imagenet, 97 reused" in again
+    assert "already has version 1.0.0" in again and "97 samples" in again
