@@ -114,7 +114,7 @@ def main() -> None:
         ("curata parquet build", build_seconds),
         ("curata publish (build, card, git commit and tag)", publish_seconds),
     ):
-        print(f"{name}: {seconds:.1f} s, {count / seconds:.0f} images/s")
+        print(f"{name}: {seconds:.1f} s, {report.rows / seconds:.0f} images/s")
     print(f"build_vs_datasets: {anchor_seconds / build_seconds:.1f}x")
     print(f"publish_vs_datasets: {anchor_seconds / publish_seconds:.1f}x")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,14 +24,54 @@ from rich.console import Console
 from curata.config import CONFIG_NAME
 from curata.errors import CurataError
 from curata.project import Project
+from curata.scrapers.local_engine import LocalEngine
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 SCRAPED_CLASS = "sunflowers"  # collected from the stand-in engine; the other classes are imported
-# What the stand-in engine answers for the class's two queries: the sample's photos, one query
-# also with the troubles real results bring (a page instead of an image, a truncated JPEG, a 404).
+# What the stand-in engine answers for the class's two queries: the sample's photos; the second
+# query also with what real results bring: the same photo resized, re-encoded or mirrored by
+# other sites, a page instead of an image, a truncated JPEG and a dead link.
 BROKEN_RESULTS = ["html", "corrupt", "missing"]
 console = Console()
+
+
+@contextmanager
+def stand_in_engine(project: Project) -> Iterator[LocalEngine]:
+    """Serve the sample's sunflower photos as web search results on 127.0.0.1, and point the
+    project's engines there for this process only (``curata.toml`` keeps the real engines)."""
+    from curata.scrapers.local_engine import LocalEngine
+
+    photos = sorted((SAMPLE / "flowers" / SCRAPED_CLASS).glob("*.jpg"))
+    first, second = project.config.class_spec(SCRAPED_CLASS).queries[:2]
+    with tempfile.TemporaryDirectory(prefix="curata-demo-web-") as scratch:
+        copies = _copies_from_other_sites(photos[1:4], Path(scratch))
+        results = {first: photos, second: photos[::3] + copies + BROKEN_RESULTS}
+        with LocalEngine(results, preview_delay_ms=100) as engine:
+            settings = project.config.scrape
+            saved = settings.base_urls, settings.politeness_s
+            settings.base_urls = engine.base_urls()
+            settings.politeness_s = 0.0  # one local server; real runs wait between requests to a host
+            try:
+                yield engine
+            finally:
+                settings.base_urls, settings.politeness_s = saved
+
+
+def _copies_from_other_sites(photos: list[Path], folder: Path) -> list[Path]:
+    """Near duplicates as the web holds them: downsized and re-encoded, and one also mirrored."""
+    from PIL import Image, ImageOps
+
+    copies = []
+    for index, photo in enumerate(photos):
+        with Image.open(photo) as image:
+            copy = image.convert("RGB").resize((image.width * 3 // 5, image.height * 3 // 5))
+        if index == 0:
+            copy = ImageOps.mirror(copy)
+        path = folder / f"{photo.stem}-copy.jpg"
+        copy.save(path, "JPEG", quality=72)
+        copies.append(path)
+    return copies
 
 
 @contextmanager
@@ -140,19 +181,11 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
 
 def _scrape(project: Project) -> None:
     """Collect the scraped class from the local stand-in engine, announced as such."""
-    from curata.scrapers.local_engine import LocalEngine
-
-    photos = sorted((SAMPLE / "flowers" / SCRAPED_CLASS).glob("*.jpg"))
-    first, second = project.config.class_spec(SCRAPED_CLASS).queries[:2]
-    results = {first: photos, second: photos[::3] + BROKEN_RESULTS}
-    with LocalEngine(results, preview_delay_ms=100) as engine:
-        settings = project.config.scrape  # in memory only: curata.toml keeps the real engines
-        settings.base_urls = engine.base_urls()
-        settings.politeness_s = 0.0  # one local server; real runs wait between requests to a host
+    with stand_in_engine(project) as engine:
         console.print(
-            f"[bold]scrape[/]  {SCRAPED_CLASS} via {' and '.join(settings.engines)} in headless Chromium — "
-            f"from a [bold]local stand-in for the web search engines[/] at {engine.url} (offline demo: it "
-            "serves the sample's photos in each engine's page format)",
+            f"[bold]scrape[/]  {SCRAPED_CLASS} via {' and '.join(project.config.scrape.engines)} in headless "
+            f"Chromium — from a [bold]local stand-in for the web search engines[/] at {engine.url} (offline "
+            "demo: it serves the sample's photos in each engine's page format)",
             highlight=False,
         )
         with _step("") as say:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from curata.training.predict import Prediction
     from curata.training.train import TrainReport
 
-    SampleSelection = fo.SampleCollection | Iterable[str] | str
+    SampleSelection = fo.SampleCollection | fo.Sample | Iterable[str | fo.Sample] | str
 
 
 class Project:
@@ -361,14 +361,15 @@ def _write_gitignore(root: Path) -> None:
 
 
 def _ids(samples: SampleSelection) -> list[str]:
-    """Sample ids from a FiftyOne dataset or view, one id, or ids."""
+    """Sample ids from a FiftyOne dataset or view, a sample or samples, one id, or ids."""
     from fiftyone.core.collections import SampleCollection
+    from fiftyone.core.sample import Sample, SampleView
 
-    if isinstance(samples, str):
-        return [samples]
+    if isinstance(samples, str | Sample | SampleView):
+        samples = [samples]
     if isinstance(samples, SampleCollection):
         return samples.values("id")
-    return list(samples)
+    return [item.id if isinstance(item, Sample | SampleView) else str(item) for item in samples]
 
 
 def open_project(path: str | Path = ".") -> Project:

@@ -33,12 +33,13 @@ def test_demo_runs_the_whole_loop_and_is_rerunnable(tmp_path):
     )
     assert "conflict: 15922772266_1167a06620.jpg is filed as tulips but stored as roses" in out
     assert "local stand-in for the web search engines at http://127.0.0.1:" in out
-    assert "21 downloaded and stored, 10 duplicates, 3 rejected, 0 failed; 21 sunflowers in all" in out
-    assert "97 images embedded with efficientnet-lite0/imagenet" in out and "UMAP map" in out
+    assert "24 downloaded and stored, 10 duplicates, 3 rejected, 0 failed; 24 sunflowers in all" in out
+    assert "100 images analysed, 0 unchanged: duplicates 3, label conflicts 1" in out
+    assert "100 images embedded with efficientnet-lite0/imagenet" in out and "UMAP map" in out
     assert "linear probe: test top-1" in out and "confusion_matrix.png" in out
     assert "a scraped sunflowers photo from the test split:" in out
-    assert "version 1.0.0: 97 images (train 67, validation 15, test 15)" in out
-    assert "97 samples (daisy 19, dandelion 19, roses 19, sunflowers 21, tulips 19)" in out
+    assert "version 1.0.0: 100 images (train 69, validation 16, test 15)" in out
+    assert "100 samples (daisy 19, dandelion 19, roses 19, sunflowers 24, tulips 19)" in out
     repository = tmp_path / "demo" / "published" / "curata-demo-flowers"
     assert f"published repository: {repository}" in out
     tags = subprocess.run(["git", "-C", str(repository), "tag"], capture_output=True, text=True, check=True)
@@ -48,5 +49,5 @@ def test_demo_runs_the_whole_loop_and_is_rerunnable(tmp_path):
     assert second.returncode == 0, second.stderr
     again = " ".join(second.stdout.split())
     assert "77 files, 0 new, 77 already stored" in again and "0 downloaded and stored" in again
-    assert "0 images embedded with efficientnet-lite0/imagenet, 97 reused" in again
-    assert "already has version 1.0.0" in again and "97 samples" in again
+    assert "0 images embedded with efficientnet-lite0/imagenet, 100 reused" in again
+    assert "already has version 1.0.0" in again and "100 samples" in again

@@ -166,6 +166,10 @@ def test_publish_refuses_what_would_lose_work(curated, tmp_path):
     assert (repo / "README.md").read_text() == "edited by hand" and git(repo, "tag", "--list").split() == [
         "v1.0.0"
     ]
+    git(repo, "checkout", "--quiet", "README.md")
+    git(repo, "-c", "advice.detachedHead=false", "checkout", "--quiet", "v1.0.0")  # looking at an old version
+    with pytest.raises(CurataError, match="older version checked out"):
+        curated.publish("1.0.1", target=str(repo), progress=False)
     with pytest.raises(CurataError, match="has no version 2.0.0; published: 1.0.0"):
         curated.pull(f"{repo}@2.0.0", progress=False)
 

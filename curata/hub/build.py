@@ -96,6 +96,23 @@ class Build:
     def rows(self) -> int:
         return sum(sum(c.values()) for c in self.counts.values())
 
+    def add(self, row: dict[str, Any], label: str, split: str) -> None:
+        """Count a published row into what the card and the manifest report."""
+        self.counts.setdefault(split, Counter())[label] += 1
+        self.samples[row["sha256"]] = [label, split]
+        self.open_issues.update(row["open_issues"])
+        self.relabelled += row["original_label"] is not None
+        self.reviewed += row["review_status"] == "reviewed"
+        self.engines[row["engine"] or "unknown"] += 1
+        if row["query"]:
+            self.queries.setdefault(label, Counter())[row["query"]] += 1
+        self.licences[row["licence"] or "none given"] += 1
+        if row["fetched_at"]:
+            day = row["fetched_at"][:10]
+            self.fetched = (
+                [min(self.fetched[0], day), max(self.fetched[1], day)] if self.fetched else [day, day]
+            )
+
 
 def build_version(
     dataset: fo.Dataset, class_names: list[str], folder: Path, shard_mb: float, progress: bool = True
@@ -221,22 +238,8 @@ def _rows(dataset: fo.Dataset, class_names: list[str], build: Build) -> dict[str
             "original_label": original if original and original != label else None,
             "open_issues": issues,
         }
-        hub_split = HUB_SPLITS[split]
-        rows[hub_split].append(row)
-        build.counts.setdefault(hub_split, Counter())[label] += 1
-        build.samples[row["sha256"]] = [label, hub_split]
-        build.open_issues.update(issues)
-        build.relabelled += row["original_label"] is not None
-        build.reviewed += status == "reviewed"
-        build.engines[row["engine"] or "unknown"] += 1
-        if row["query"]:
-            build.queries.setdefault(label, Counter())[row["query"]] += 1
-        build.licences[row["licence"] or "none given"] += 1
-        if row["fetched_at"]:
-            day = row["fetched_at"][:10]
-            build.fetched = (
-                [min(build.fetched[0], day), max(build.fetched[1], day)] if build.fetched else [day, day]
-            )
+        rows[HUB_SPLITS[split]].append(row)
+        build.add(row, label, HUB_SPLITS[split])
     if not build.samples:
         raise CurataError(
             "nothing to publish: no labelled, included samples with a split (import or scrape first)"

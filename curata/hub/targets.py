@@ -117,6 +117,14 @@ class GitTarget(Target):
                 commit = _commit_version(clone, folder, version, message)
                 _git(["push", "--quiet", "origin", f"{branch}", f"refs/tags/{version.tag}"], cwd=clone)
                 return commit
+        detached = subprocess.run(
+            ["git", "-C", str(self.path), "symbolic-ref", "-q", "HEAD"], capture_output=True
+        )
+        if detached.returncode != 0 and self.versions():
+            raise CurataError(
+                f"{self.location} has an older version checked out (detached HEAD); run "
+                f"`git -C {self.path} checkout main` (or your branch), then publish again"
+            )
         dirty = _git(["status", "--porcelain", "--", *PUBLISHED], cwd=self.path)
         if dirty:
             raise CurataError(
