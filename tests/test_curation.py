@@ -205,3 +205,27 @@ def test_missing_media_is_reported_and_healed_by_reimport(make_project, flowers)
     assert healed.unreadable == [] and healed.analysed == 1
     assert "issue:unreadable" not in project.dataset[lost.id].tags
     assert not project.dataset.has_saved_view("issue-unreadable")
+
+
+def test_hashes_stay_close_to_imagehash(shared_data, capsys):
+    """curata's pHash and dHash (one reduced decode, pre-reduced resizes) against imagehash's own."""
+    import imagehash
+    from PIL import Image, ImageOps
+
+    flowers = sorted((shared_data / "tf-flowers-subset" / "images").rglob("*.jpg"))[::6]
+    photos = sorted((shared_data / "blur-triplets" / "images").iterdir())
+    distances: dict[str, list[int]] = {"phash": [], "dhash": []}
+    for path in flowers + photos:
+        ours = analyse(str(path))
+        with Image.open(path) as image:
+            upright = ImageOps.exif_transpose(image)
+            reference = {"phash": imagehash.phash(upright), "dhash": imagehash.dhash(upright)}
+        for kind, value in reference.items():
+            distances[kind].append(imagehash.hex_to_hash(getattr(ours, kind)) - value)
+    with capsys.disabled():
+        for kind, values in distances.items():
+            spread = np.bincount(values, minlength=4)[:4] / len(values)
+            shares = ", ".join(f"{d}: {share:.0%}" for d, share in enumerate(spread))
+            print(f"\n{kind} distance to imagehash over {len(values)} photos: {shares}, max {max(values)}")
+    for kind, values in distances.items():
+        assert np.mean(np.array(values) <= 2) >= 0.95, kind
