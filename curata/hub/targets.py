@@ -70,8 +70,9 @@ def open_target(
         raise CurataError(
             f"'{spec}' is neither hf://datasets/<user>/<name> nor a local folder or file:// URL"
         )
-    path = Path(unquote(urlsplit(spec).path)) if spec.startswith("file://") else Path(spec)
-    return GitTarget(path.expanduser().resolve(), location=spec)
+    if spec.startswith("file://"):
+        return GitTarget(Path(unquote(urlsplit(spec).path)).resolve(), location=spec)
+    return GitTarget(Path(spec).expanduser().resolve())  # absolute: it is written into configs
 
 
 class GitTarget(Target):
