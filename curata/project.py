@@ -180,25 +180,20 @@ class Project:
     ) -> PullReport:
         """Load a published version (``TARGET@VERSION``; the newest without ``@``) into the FiftyOne
         dataset ``dataset`` (default: ``<name>-v<version>``) beside the project's own."""
-        import tempfile
-
         from curata.hub.publish import resolve_target
-        from curata.hub.pull import fetch, load_version
+        from curata.hub.pull import fetched, load_version
         from curata.hub.versions import Reference
 
         ref = Reference.parse(reference)
         target = resolve_target(ref.target, self.root, endpoint=endpoint, token=token)
-        scratch_root = self.root / STATE_DIR
-        scratch_root.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch_root, prefix="pull-") as scratch:
-            fetched = fetch(ref, target, Path(scratch))
-            name = dataset or f"{self.config.dataset.name}-v{fetched.version}"
+        with fetched(ref, target, within=self.root / STATE_DIR) as version:
+            name = dataset or f"{self.config.dataset.name}-v{version.version}"
             store = (
                 self.store
                 if name == self.config.dataset.name
-                else Store(self.root, name, fetched.class_names)
+                else Store(self.root, name, version.class_names)
             )
-            return load_version(store, fetched, self.config.import_, progress=progress)
+            return load_version(store, version, self.config.import_, progress=progress)
 
     def class_counts(self) -> dict[str, int]:
         """Samples per class, every configured class listed (zero included)."""
@@ -306,10 +301,8 @@ def pull_project(
     """Start a project in ``path`` from a published version: its config is rebuilt from the
     version's manifest (classes, queries, descriptions, licence) and its samples become the
     project's dataset, ready to curate, review and publish the next version."""
-    import tempfile
-
     from curata.hub.publish import resolve_target
-    from curata.hub.pull import fetch, load_version
+    from curata.hub.pull import fetched, load_version
     from curata.hub.versions import Reference
 
     root = Path(path).expanduser().resolve()
@@ -319,10 +312,9 @@ def pull_project(
         )
     ref = Reference.parse(reference)
     target = resolve_target(ref.target, Path.cwd(), endpoint=endpoint, token=token)
-    with tempfile.TemporaryDirectory(prefix="curata-pull-") as scratch:
-        fetched = fetch(ref, target, Path(scratch))
-        manifest = fetched.manifest or {}
-        classes = manifest.get("classes") or fetched.class_names
+    with fetched(ref, target) as version:
+        manifest = version.manifest or {}
+        classes = manifest.get("classes") or version.class_names
         name = dataset or manifest.get("dataset") or slugify(root.name)
         _refuse_taken_name(root, name)
         root.mkdir(parents=True, exist_ok=True)
@@ -338,7 +330,7 @@ def pull_project(
         )
         _write_gitignore(root)
         project = Project(root)
-        return project, load_version(project.store, fetched, project.config.import_, progress=progress)
+        return project, load_version(project.store, version, project.config.import_, progress=progress)
 
 
 def _refuse_taken_name(root: Path, name: str) -> None:

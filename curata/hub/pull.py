@@ -12,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +66,16 @@ class PullReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (sha256 or row, reason)
     counts: Counter = field(default_factory=Counter)  # store split -> rows
     seconds: float = 0.0
+
+
+@contextmanager
+def fetched(reference: Reference, target: Target, within: Path | None = None) -> Iterator[Fetched]:
+    """The version ``reference`` names (the newest when it names none), downloaded into a temporary
+    folder (under ``within`` when given) that is removed afterwards."""
+    if within is not None:
+        within.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=within, prefix="pull-") as scratch:
+        yield fetch(reference, target, Path(scratch))
 
 
 def fetch(reference: str | Reference, target: Target, folder: Path) -> Fetched:
