@@ -148,13 +148,21 @@ def scrape(
 @app.command()
 def curate(
     project: ProjectOption = Path("."),
+    hashes_only: Annotated[
+        bool,
+        typer.Option(
+            "--hashes-only",
+            help="Only duplicates, conflicts and leaks: a faster pass that decodes images at hash "
+            "size. Quality issues stay as the last full pass left them.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Find duplicates, label conflicts, split leaks and quality issues; save a view for each."""
     from curata.project import open_project
 
     proj = open_project(project)
-    report = proj.curate(progress=not quiet)
+    report = proj.curate(progress=not quiet, quality=False if hashes_only else None)
     console.print(
         f"curated {len(proj.dataset)} samples in {report.seconds:.1f} s "
         f"({report.analysed} analysed, {report.reused} unchanged since the last run)"
@@ -163,6 +171,10 @@ def curate(
     for problem, count, view in report.rows:
         table.add_row(problem, str(count), view)
     console.print(table)
+    if hashes_only:
+        console.print(
+            "quality issues were not measured (--hashes-only): their counts are the last full pass's"
+        )
     if report.unreadable:
         shown = ", ".join(report.unreadable[:3]) + (" ..." if len(report.unreadable) > 3 else "")
         console.print(

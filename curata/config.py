@@ -93,6 +93,9 @@ class QualityThresholds(_Section):
 class CurationSection(_Section):
     near_duplicate_radius: int = Field(default=6, ge=0, le=32)
     match_mirrored: bool = True
+    match_rotated: bool = True  # copies turned by any angle, by polar-spectrum correlation
+    rotated_similarity: float = Field(default=0.95, gt=0, le=1)
+    quality_checks: bool = True  # false: hash and group only (a faster pass for large scrapes)
     workers: int = Field(default=0, ge=0)
     thresholds: QualityThresholds = Field(default_factory=QualityThresholds)
 

@@ -93,7 +93,7 @@ def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int) -> ImageInfo:
         raise RejectedImage("image has no pixels")
 
     pixels = pixel_digest(image)
-    orientation = _orientation(image)
+    orientation = orientation_of(image)
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     if image.format in WEB_FORMATS:
@@ -148,7 +148,8 @@ def pixel_digest_of_file(path: str | Path) -> str:
         return pixel_digest(image)
 
 
-def _orientation(image: Image.Image) -> int:
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an open image; 1 when it has none or it is malformed."""
     try:
         value = int(image.getexif().get(_EXIF_ORIENTATION, 1))
     except Exception:  # malformed EXIF must not reject an otherwise good image

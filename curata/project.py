@@ -78,11 +78,14 @@ class Project:
             progress=progress,
         )  # fmt: skip
 
-    def curate(self, progress: bool = True) -> CurationReport:
-        """Find duplicates, label conflicts, split leaks and quality issues; save a view for each."""
+    def curate(self, progress: bool = True, quality: bool | None = None) -> CurationReport:
+        """Find duplicates, label conflicts, split leaks and quality issues; save a view for each.
+
+        ``quality=False`` hashes and groups only (default: the ``quality_checks`` setting).
+        """
         from curata.curation.curate import curate
 
-        return curate(self.store, self.config.curation, progress=progress)
+        return curate(self.store, self.config.curation, progress=progress, quality=quality)
 
     def embed(
         self,

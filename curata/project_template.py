@@ -78,6 +78,12 @@ max_file_mb = 50
 near_duplicate_radius = 6
 # Also match left-right mirrored copies.
 match_mirrored = true
+# Also match copies turned about their centre by any angle (polar-spectrum correlation), and
+# the correlation (0-1) they must reach: turned copies score about 0.99, unrelated photos < 0.9.
+match_rotated = true
+rotated_similarity = 0.95
+# Measure image quality too; false hashes and groups only (a faster pass for a large scrape).
+quality_checks = true
 # Worker processes for image analysis (0 = one per CPU core).
 workers = 0
 

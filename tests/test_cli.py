@@ -48,6 +48,9 @@ def test_init_import_status_with_the_project_database(tmp_path, flowers):
     assert rows["blurry"][1].strip() == "issue-blurry"
     rerun = run_cli("curate", "-p", str(project), "--quiet", env=env)
     assert "0 analysed, 41 unchanged" in rerun.stdout
+    quick = run_cli("curate", "-p", str(project), "--hashes-only", "--quiet", env=env)
+    assert quick.returncode == 0 and "0 analysed, 41 unchanged" in quick.stdout
+    assert "quality issues were not measured" in quick.stdout and "label-conflicts" in quick.stdout
 
 
 def test_user_errors_are_one_line_without_traceback(tmp_path):

@@ -8,18 +8,16 @@ changed values are written back.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from curata.config import CurationSection
 from curata.curation.analysis import ANALYSIS_VERSION, analyse
 from curata.curation.duplicates import DuplicateGroup, Member, find_groups
+from curata.curation.parallel import FileFailed, file_pool, map_files
 from curata.curation.quality import ISSUES
 from curata.images import pixel_digest_of_file
 from curata.progress import progress_bar
@@ -39,7 +37,6 @@ if TYPE_CHECKING:
 
 UNREADABLE_TAG = f"{ISSUE_TAG_PREFIX}unreadable"
 HASH_FIELDS = ("phash", "dhash", "phash_mirror")
-PROCESS_POOL_MIN = 64  # below this many images, threads beat starting worker processes
 
 
 @dataclass
@@ -55,19 +52,30 @@ class CurationReport:
         return next((n for name, n, _ in self.rows if name == problem), 0)
 
 
-def curate(store: Store, settings: CurationSection, progress: bool = True) -> CurationReport:
+def curate(
+    store: Store, settings: CurationSection, progress: bool = True, quality: bool | None = None
+) -> CurationReport:
+    """``quality=False`` (default: the ``quality_checks`` setting) only hashes and groups: a
+    faster pass for a large scrape; quality tags stay as the last full pass left them."""
     dataset = store.dataset
     started = time.perf_counter()
     report = CurationReport()
+    quality = settings.quality_checks if quality is None else quality
     _ensure_fields(store)
-    _measure(dataset, settings, report, progress)
+    _measure(dataset, settings, report, progress, quality)
 
     has_split = dataset.has_field("split")
     rows = _load_rows(dataset, has_split)
     measured = [r for r in rows if r["image_stats"] is not None]
-    tags = _score_quality(dataset, settings, rows, measured)
+    if quality:
+        tags = _score_quality(dataset, settings, rows, measured)
+    else:
+        tags = {issue.tag: {r["id"] for r in rows if issue.tag in (r["tags"] or ())} for issue in ISSUES}
     report.groups = find_groups(
-        [_member(r, has_split) for r in measured], settings.near_duplicate_radius, settings.match_mirrored
+        [_member(r, has_split) for r in measured],
+        settings.near_duplicate_radius,
+        settings.match_mirrored,
+        settings.rotated_similarity if settings.match_rotated else None,
     )
     tags |= _mark_duplicates(dataset, report.groups, rows)
     tags[UNREADABLE_TAG] = {r["id"] for r in rows if r["image_stats"] is None}
@@ -79,6 +87,7 @@ def curate(store: Store, settings: CurationSection, progress: bool = True) -> Cu
     dataset.info["curation"] = {
         "at": datetime.now(UTC).isoformat(),
         "analysis_version": ANALYSIS_VERSION,
+        "quality_checks": quality,
         "settings": settings.model_dump(),
         "analysed": report.analysed,
         "reused": report.reused,
@@ -145,28 +154,30 @@ def _ensure_fields(store: Store) -> None:
     store.ensure_fields({**strings, **scores, "dup_keeper": fo.BooleanField, "image_stats": stats})
 
 
-def _measure(dataset: fo.Dataset, settings: CurationSection, report: CurationReport, progress: bool) -> None:
+def _measure(
+    dataset: fo.Dataset, settings: CurationSection, report: CurationReport, progress: bool, quality: bool
+) -> None:
     """Decode only the samples without current measurements (or without a pixel digest)."""
     from fiftyone import ViewField as F
 
-    stale = dataset.match(F("image_stats.version") != ANALYSIS_VERSION)
-    ids, paths = stale.values(["id", "filepath"])
-    no_digest = dataset.match(~F("pixel_sha256").exists())
-    digest_ids, digest_paths = no_digest.values(["id", "filepath"])
+    stale = F("image_stats.version") != ANALYSIS_VERSION
+    if quality:  # samples measured by a hashes-only pass need their quality measured too
+        stale |= ~F("image_stats.sharpness").exists()
+    ids, paths = dataset.match(stale).values(["id", "filepath"])
+    digest_ids, digest_paths = dataset.match(~F("pixel_sha256").exists()).values(["id", "filepath"])
     report.analysed, report.reused = len(ids), len(dataset) - len(ids)
     if not ids and not digest_ids:
         return
     import fiftyone as fo
 
-    with (
-        _pool(settings.workers, len(ids) + len(digest_ids)) as pool,
-        progress_bar(len(ids) + len(digest_ids), "analyse images", progress) as advance,
-    ):
-        stats = dict(_run(pool, analyse, ids, paths, advance))
-        digests = dict(_run(pool, pixel_digest_of_file, digest_ids, digest_paths, advance))
-    good = {i: s for i, s in stats.items() if not isinstance(s, Exception)}
+    jobs = len(ids) + len(digest_ids)
+    with file_pool(jobs, settings.workers) as pool, progress_bar(jobs, "analyse images", progress) as advance:
+        measure = analyse if quality else partial(analyse, quality=False)
+        stats = dict(zip(ids, map_files(measure, paths, pool, settings.workers, advance), strict=True))
+        digests = map_files(pixel_digest_of_file, digest_paths, pool, settings.workers, advance)
+    good = {i: s for i, s in stats.items() if not isinstance(s, FileFailed)}
     path_of = dict(zip(ids, paths, strict=True))
-    report.unreadable = [path_of[i] for i, s in stats.items() if isinstance(s, Exception)]
+    report.unreadable = [path_of[i] for i, s in stats.items() if isinstance(s, FileFailed)]
     if good:
         dataset.set_values(
             "image_stats",
@@ -175,29 +186,9 @@ def _measure(dataset: fo.Dataset, settings: CurationSection, report: CurationRep
         )
         for name in HASH_FIELDS:
             dataset.set_values(name, {i: getattr(s, name) for i, s in good.items()}, key_field="id")
-    digests = {i: d for i, d in digests.items() if not isinstance(d, Exception)}
+    digests = {i: d for i, d in zip(digest_ids, digests, strict=True) if not isinstance(d, FileFailed)}
     if digests:
         dataset.set_values("pixel_sha256", digests, key_field="id")
-
-
-def _pool(workers: int, jobs: int) -> Executor:
-    count = workers or os.cpu_count() or 1
-    if jobs < PROCESS_POOL_MIN or count == 1:
-        return ThreadPoolExecutor(max_workers=count)
-    # spawn: the parent holds a database connection that must not be forked
-    return ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn"))
-
-
-def _run(
-    pool: Executor, function: Callable, ids: list[str], paths: list[str], advance: Callable[[int], None]
-) -> Iterable[tuple[str, Any]]:
-    futures = [pool.submit(function, path) for path in paths]
-    for sample_id, future in zip(ids, futures, strict=True):
-        try:
-            yield sample_id, future.result()
-        except Exception as err:  # a media file deleted or damaged since import
-            yield sample_id, err
-        advance(1)
 
 
 def _stats_dict(document: Any) -> dict:
@@ -215,7 +206,8 @@ def _member(row: dict, has_split: bool) -> Member:
         label=row["ground_truth.label"],
         split=row.get("split") if has_split else None,
         pixels=int(stats["width"]) * int(stats["height"]),
-        sharpness=float(stats["sharpness"]),
+        sharpness=float(stats.get("sharpness") or 0.0),  # none yet after a hashes-only pass
+        polar=stats.get("polar"),
         excluded=EXCLUDED_TAG in (row["tags"] or ()),
         reviewed=REVIEWED_TAG in (row["tags"] or ()),
     )

@@ -1,9 +1,10 @@
 """Group exact and near duplicates, and pick the copy to keep in each group.
 
-Edges come from three relations: identical decoded pixels (the same image re-saved with other
+Edges come from four relations: identical decoded pixels (the same image re-saved with other
 metadata or another lossless encoding), pHashes within the radius, and — when asked — one
-image's pHash within the radius of another's mirror-image pHash (a flipped copy). Groups are
-the connected components of that graph.
+image's pHash within the radius of another's mirror-image pHash (a flipped copy), and polar
+spectra that correlate at some angle (a turned copy, ``rotated.py``). Groups are the connected
+components of that graph.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from curata.curation.near_duplicates import hex_to_uint64, near_pairs
+from curata.curation.rotated import rotated_pairs
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class Member:
     split: str | None
     pixels: int  # width * height
     sharpness: float
+    polar: str | None = None  # the polar spectrum, for turned copies
     excluded: bool = False  # a reviewer excluded it
     reviewed: bool = False  # a reviewer checked it (e.g. chose it as the copy to keep)
 
@@ -54,8 +57,16 @@ class DuplicateGroup:
         return {m.split for m in self.members if m.split}
 
 
-def find_groups(members: Sequence[Member], radius: int, match_mirrored: bool = True) -> list[DuplicateGroup]:
-    """Duplicate groups (two or more members), largest first."""
+def find_groups(
+    members: Sequence[Member],
+    radius: int,
+    match_mirrored: bool = True,
+    rotated_similarity: float | None = None,
+) -> list[DuplicateGroup]:
+    """Duplicate groups (two or more members), largest first.
+
+    ``rotated_similarity`` (0-1) also joins copies turned by any angle; None leaves them out.
+    """
     n = len(members)
     if n < 2:
         return []
@@ -68,6 +79,9 @@ def find_groups(members: Sequence[Member], radius: int, match_mirrored: bool = T
         i, j = near_pairs(phashes, radius)
     exact_i, exact_j = _equal_pixel_pairs(members)
     i, j = np.concatenate([i, exact_i]), np.concatenate([j, exact_j])
+    if rotated_similarity is not None:
+        turned_i, turned_j = rotated_pairs([m.polar for m in members], rotated_similarity, match_mirrored)
+        i, j = np.concatenate([i, turned_i]), np.concatenate([j, turned_j])
     keep = i != j
     graph = coo_matrix((np.ones(keep.sum()), (i[keep], j[keep])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
