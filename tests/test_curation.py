@@ -270,6 +270,18 @@ def test_hashes_only_pass_groups_duplicates_then_full_pass_adds_quality(make_pro
     assert again.analysed == 0
     assert {issue: again.count(issue) for issue in tagged} == tagged
 
+    # A file lost after a hashes-only pass: the full pass reports it instead of scoring half a record.
+    late = tmp_path / "late"
+    late.mkdir()
+    shutil.copy(sorted((shared_data / "low-light" / "images").iterdir())[2], late)
+    project.import_folder(late, label="ukbench", progress=False)
+    assert project.curate(progress=False, quality=False).analysed == 1
+    lost = dataset.match({"image_stats.sharpness": None}).first()
+    Path(lost.filepath).unlink()
+    healed = project.curate(progress=False)
+    assert healed.unreadable == [lost.filepath] and healed.count("unreadable") == 1
+    assert dataset[lost.id].image_stats is None
+
 
 def test_turned_copies_are_found_at_any_angle_and_nothing_else(shared_data, tmp_path):
     """Copies turned about their centre (and turned and mirrored) join their original; among 150

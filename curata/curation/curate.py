@@ -176,14 +176,14 @@ def _measure(
         stats = dict(zip(ids, map_files(measure, paths, pool, settings.workers, advance), strict=True))
         digests = map_files(pixel_digest_of_file, digest_paths, pool, settings.workers, advance)
     good = {i: s for i, s in stats.items() if not isinstance(s, FileFailed)}
+    failed = [i for i, s in stats.items() if isinstance(s, FileFailed)]
     path_of = dict(zip(ids, paths, strict=True))
-    report.unreadable = [path_of[i] for i, s in stats.items() if isinstance(s, FileFailed)]
+    report.unreadable = [path_of[i] for i in failed]
+    # An unreadable file's older measurements (another version, or hashes only) no longer hold.
+    documents = {i: fo.DynamicEmbeddedDocument(**s.as_dict()) for i, s in good.items()}
+    if documents or failed:
+        dataset.set_values("image_stats", documents | dict.fromkeys(failed), key_field="id")
     if good:
-        dataset.set_values(
-            "image_stats",
-            {i: fo.DynamicEmbeddedDocument(**s.as_dict()) for i, s in good.items()},
-            key_field="id",
-        )
         for name in HASH_FIELDS:
             dataset.set_values(name, {i: getattr(s, name) for i, s in good.items()}, key_field="id")
     digests = {i: d for i, d in zip(digest_ids, digests, strict=True) if not isinstance(d, FileFailed)}
