@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from curata.config import parse_config
+from curata.config import CurationSection, parse_config
 from curata.curation.analysis import analyse
 from curata.curation.curate import DUP_TAG, LEAK_TAG
 from curata.curation.parallel import PROCESS_POOL_MIN, FileFailed, map_files
@@ -100,6 +100,9 @@ def test_cross_class_duplicate_in_flowers_is_a_label_conflict(make_project, flow
 
 
 def test_sharp_photos_score_sharper_than_their_blurred_shots(shared_data, capsys):
+    """Against cleanvision's own blurry score on the same camera photos, run here."""
+    from cleanvision import Imagelab
+
     root = shared_data / "blur-triplets"
     with open(root / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -109,10 +112,24 @@ def test_sharp_photos_score_sharper_than_their_blurred_shots(shared_data, capsys
         shots = [row for row in rows if row["scene_id"] == scene]
         sharp = next(score[r["file"]] for r in shots if r["blur_type"] == "sharp")
         assert all(sharp > score[r["file"]] for r in shots if r["blur_type"] != "sharp"), scene
-    auc = roc_auc_score([r["blur_type"] == "sharp" for r in rows], [score[r["file"]] for r in rows])
+    is_sharp = [r["blur_type"] == "sharp" for r in rows]
+    auc = roc_auc_score(is_sharp, [score[r["file"]] for r in rows])
+    threshold = CurationSection().thresholds.blurry
+    flagged = [score[r["file"]] < threshold for r in rows]
+    blurred_flagged = sum(f and not s for f, s in zip(flagged, is_sharp, strict=True))
+    sharp_flagged = sum(f and s for f, s in zip(flagged, is_sharp, strict=True))
+    files = [str(root / row["file"]) for row in rows]
+    lab = Imagelab(filepaths=files, verbose=False)
+    lab.find_issues({"blurry": {}}, verbose=False)
+    theirs = roc_auc_score(is_sharp, [lab.issues.loc[f, "blurry_score"] for f in files])
     with capsys.disabled():
-        print(f"\nblur-triplets sharp-vs-blurred ranking AUC: {auc:.3f}")
-    assert auc >= 0.95
+        print(
+            f"\nblur-triplets sharp-vs-blurred ranking AUC: {auc:.3f} (cleanvision's blurry score: "
+            f"{theirs:.3f}); flagged blurry: {blurred_flagged}/{is_sharp.count(False)} blurred shots, "
+            f"{sharp_flagged}/{is_sharp.count(True)} sharp ones"
+        )
+    assert auc >= 0.95 and auc > theirs + 0.2
+    assert sharp_flagged == 0
 
 
 def test_low_light_photos_are_dark_among_flowers(make_project, shared_data, tmp_path, capsys):
@@ -125,9 +142,14 @@ def test_low_light_photos_are_dark_among_flowers(make_project, shared_data, tmp_
     flagged = project.dataset.match_tags("issue:dark")
     labels = flagged.values("ground_truth.label")
     caught, false_alarms = labels.count("dark"), labels.count("daisy")
+    called_blurry = project.dataset.match_tags("issue:blurry").match({"ground_truth.label": "dark"})
     with capsys.disabled():
-        print(f"\nlow-light: {caught}/12 flagged dark; {false_alarms}/120 daisy photos flagged dark")
+        print(
+            f"\nlow-light: {caught}/12 flagged dark; {false_alarms}/120 daisy photos flagged dark; "
+            f"{len(called_blurry)}/12 low-light photos called blurry"
+        )
     assert caught >= 11 and false_alarms <= 4
+    assert len(called_blurry) == 0, "dark photos in focus are dark, not blurry"
     worst = project.dataset.load_saved_view("issue-dark").values("dark_score")
     assert worst == sorted(worst)
 
