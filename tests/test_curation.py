@@ -16,10 +16,12 @@ from sklearn.metrics import roc_auc_score
 from curata.config import CurationSection, parse_config
 from curata.curation.analysis import analyse
 from curata.curation.curate import DUP_TAG, LEAK_TAG
+from curata.curation.duplicates import Member, find_groups
 from curata.curation.parallel import PROCESS_POOL_MIN, FileFailed, map_files
 from curata.curation.quality import ISSUES_BY_NAME
 from curata.curation.rotated import rotated_pairs
 from curata.errors import CurataError
+from curata.images import pixel_digest
 
 
 def pairs_of(groups) -> set[frozenset[str]]:
@@ -263,6 +265,50 @@ def test_hashes_stay_close_to_imagehash(shared_data, capsys):
             print(f"\n{kind} distance to imagehash over {len(values)} photos: {shares}, max {max(values)}")
     for kind, values in distances.items():
         assert np.mean(np.array(values) <= 2) >= 0.95, kind
+
+
+def test_flat_and_tiny_images_hash_as_imagehash_does(tmp_path):
+    import warnings
+
+    import imagehash
+    from PIL import Image
+
+    images = {
+        "grey.png": Image.new("RGB", (640, 480), (128, 128, 128)),
+        "night.jpg": Image.new("RGB", (300, 200), (12, 14, 20)),
+        "dot.png": Image.new("RGB", (1, 1), (200, 10, 10)),
+        "line.png": Image.new("RGB", (1, 500), (10, 200, 10)),
+        "black.gif": Image.new("P", (64, 64)),
+    }
+    for name, image in images.items():
+        image.save(tmp_path / name)
+        with Image.open(tmp_path / name) as saved:
+            expected = str(imagehash.phash(saved))
+        for quality in (True, False):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # no overflow or invalid-value warnings either
+                stats = analyse(str(tmp_path / name), quality=quality)
+            assert stats.phash == expected, name
+    polar = [analyse(str(tmp_path / name)).polar for name in images]
+    assert rotated_pairs(polar, threshold=0.95)[0].size == 0
+
+    # Flat images share imagehash's pHash but are not copies of each other unless their pixels are.
+    images["grey-again.bmp"] = images["grey.png"]
+    images["grey-again.bmp"].save(tmp_path / "grey-again.bmp")
+    members = []
+    for name in images:
+        stats = analyse(str(tmp_path / name))
+        with Image.open(tmp_path / name) as image:
+            image.load()
+            digest = pixel_digest(image)
+        members.append(
+            Member(
+                id=name, sha256=name, phash=stats.phash, phash_mirror=stats.phash_mirror,
+                pixel_sha256=digest, label="x", split=None, pixels=1, sharpness=0.0, polar=stats.polar,
+            )
+        )  # fmt: skip
+    groups = find_groups(members, radius=6, rotated_similarity=0.95)
+    assert [sorted(m.id for m in g.members) for g in groups] == [["grey-again.bmp", "grey.png"]]
 
 
 def test_hashes_only_pass_groups_duplicates_then_full_pass_adds_quality(make_project, shared_data, tmp_path):

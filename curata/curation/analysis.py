@@ -43,6 +43,7 @@ STATS_SIDE = 128  # long side of the copy that brightness, colour, entropy and t
 POLAR_RADII = 16
 POLAR_ANGLES = 128
 POLAR_FREQUENCIES = 16
+_POLAR_MIN_SIDE = 8
 _TILES = 8
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -124,6 +125,9 @@ def _hashes(grey: Image.Image) -> dict[str, str]:
     box = (0.0, 0.0, grey.width / factors[0], grey.height / factors[1])
     thumb = source.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS, box=box)
     low = _DCT @ np.asarray(thumb, dtype=np.float64) @ _DCT.T
+    # A flat image's AC terms are rounding noise here but exact zeros in imagehash, whose hash of
+    # every flat image is 8000000000000000; real terms of 8-bit pixels are far larger.
+    low[np.abs(low) < 1e-6] = 0.0
     mirror = low * _MIRROR_SIGNS
     steps = np.asarray(source.resize((DHASH_SIDE + 1, DHASH_SIDE), Image.Resampling.LANCZOS, box=box))
     return {
@@ -146,6 +150,8 @@ def _polar_spectrum(grey: Image.Image) -> str:
     angle still correlates with the original at the best shift (see ``rotated.py``).
     """
     small = np.asarray(grey, dtype=np.float32)
+    if min(small.shape) < _POLAR_MIN_SIDE:  # too few pixels to have rings
+        return _encode_spectrum(np.zeros((POLAR_FREQUENCIES, POLAR_RADII), dtype=np.complex64))
     scale = STATS_SIDE / max(small.shape)
     if scale < 1:  # an area average: integer box steps would alias the outer rings
         size = (max(1, round(small.shape[1] * scale)), max(1, round(small.shape[0] * scale)))
@@ -156,8 +162,11 @@ def _polar_spectrum(grey: Image.Image) -> str:
         small, (POLAR_RADII, POLAR_ANGLES), centre, radius, cv2.WARP_POLAR_LINEAR | cv2.INTER_AREA
     )
     spectrum = np.fft.rfft(rings, axis=0)[1 : POLAR_FREQUENCIES + 1]  # angular frequency x ring
-    energy = np.sqrt(np.sum(np.abs(spectrum) ** 2))
-    spectrum = spectrum / energy if energy > 1e-6 else np.zeros_like(spectrum)
+    energy = np.linalg.norm(spectrum)
+    return _encode_spectrum(spectrum / energy if energy > 1e-6 else np.zeros_like(spectrum))
+
+
+def _encode_spectrum(spectrum: np.ndarray) -> str:
     return base64.b64encode(spectrum.astype(np.complex64).view(np.float32).astype(np.float16)).decode("ascii")
 
 

@@ -19,6 +19,10 @@ from scipy.sparse.csgraph import connected_components
 from curata.curation.near_duplicates import hex_to_uint64, near_pairs
 from curata.curation.rotated import rotated_pairs
 
+# The pHash of every flat image (a blank page, a black frame): it says nothing about content, so
+# flat images join groups only by identical pixels (they are low_information either way).
+_FLAT_PHASHES = np.array([0x8000000000000000, 0], dtype=np.uint64)
+
 
 @dataclass(frozen=True)
 class Member:
@@ -71,12 +75,14 @@ def find_groups(
     if n < 2:
         return []
     phashes = hex_to_uint64(m.phash for m in members)
+    hashed = np.nonzero(~np.isin(phashes, _FLAT_PHASHES))[0]
     if match_mirrored:
-        both = np.concatenate([phashes, hex_to_uint64(m.phash_mirror for m in members)])
-        i, j = near_pairs(both, radius)
-        i, j = i % n, j % n
+        mirrors = hex_to_uint64(members[k].phash_mirror for k in hashed)
+        i, j = near_pairs(np.concatenate([phashes[hashed], mirrors]), radius)
+        i, j = hashed[i % len(hashed)], hashed[j % len(hashed)]
     else:
-        i, j = near_pairs(phashes, radius)
+        i, j = near_pairs(phashes[hashed], radius)
+        i, j = hashed[i], hashed[j]
     exact_i, exact_j = _equal_pixel_pairs(members)
     i, j = np.concatenate([i, exact_i]), np.concatenate([j, exact_j])
     if rotated_similarity is not None:
