@@ -175,6 +175,8 @@ def curate(
         console.print(
             "quality issues were not measured (--hashes-only): their counts are the last full pass's"
         )
+    for name, path in report.sheets.items():
+        console.print(f"{name}: {path}", soft_wrap=True)
     if report.unreadable:
         shown = ", ".join(report.unreadable[:3]) + (" ..." if len(report.unreadable) > 3 else "")
         console.print(

@@ -120,6 +120,8 @@ def run(project_dir: Path, serve_app: bool, port: int) -> Project:
             f"{curation.analysed} images analysed, {curation.reused} unchanged: {found or 'nothing'} "
             "(one saved view per problem)"
         )
+        if curation.sheets:
+            say.append("pictures " + ", ".join(str(path) for path in curation.sheets.values()))
 
     with _step("embed") as say:
         embedded = project.embed(progress=False)

@@ -46,6 +46,7 @@ def test_init_import_status_with_the_project_database(tmp_path, flowers):
         rows["label conflicts"][0].strip() == "1" and rows["label conflicts"][1].strip() == "label-conflicts"
     )
     assert rows["blurry"][1].strip() == "issue-blurry"
+    assert f"quality issues: {project / 'reports' / 'curate' / 'quality-issues.png'}" in curated.stdout
     rerun = run_cli("curate", "-p", str(project), "--quiet", env=env)
     assert "0 analysed, 41 unchanged" in rerun.stdout
     quick = run_cli("curate", "-p", str(project), "--hashes-only", "--quiet", env=env)

@@ -213,8 +213,20 @@ def test_duplicate_groups_have_one_keeper_and_views_are_saved(make_project, shar
         assert keeper.image_stats.width * keeper.image_stats.height == max(sizes)
         assert DUP_TAG not in keeper.tags
         assert len(dataset.match({"dup_group": group.id}).match_tags(DUP_TAG)) == len(group.members) - 1
+        grey = dataset.match({"dup_group": group.id}).match_tags("issue:grayscale")
+        assert "issue:grayscale" not in keeper.tags or len(grey) == len(group.members), (
+            "a colour copy is kept"
+        )
     saved = set(dataset.list_saved_views())
     assert {"duplicates", "label-conflicts", "issue-blurry", "issue-dark", "issue-odd-size"} <= saved
+
+    from PIL import Image
+
+    assert set(report.sheets) == {"duplicate groups", "quality issues"}
+    with Image.open(report.sheets["duplicate groups"]) as sheet:
+        assert sheet.format == "PNG" and sheet.height >= len(report.groups) * 150
+        cells = np.asarray(sheet.convert("L"))
+    assert cells.std() > 20, "thumbnails are drawn, not just a blank page"
     grouped = dataset.load_saved_view("duplicates")
     assert grouped._is_dynamic_groups and len(grouped) == len(report.groups)
     assert np.isfinite(dataset.values("blurry_score")).all()

@@ -35,6 +35,7 @@ def test_demo_runs_the_whole_loop_and_is_rerunnable(tmp_path):
     assert "local stand-in for the web search engines at http://127.0.0.1:" in out
     assert "24 downloaded and stored, 10 duplicates, 3 rejected, 0 failed; 24 sunflowers in all" in out
     assert "100 images analysed, 0 unchanged: duplicates 3, label conflicts 1" in out
+    assert "duplicate-groups.png" in out and "quality-issues.png" in out
     assert "100 images embedded with efficientnet-lite0/imagenet" in out and "UMAP map" in out
     assert "linear probe: test top-1" in out and "confusion_matrix.png" in out
     assert "a scraped sunflowers photo from the test split:" in out

@@ -12,13 +12,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curata.config import CurationSection
 from curata.curation.analysis import ANALYSIS_VERSION, analyse
 from curata.curation.duplicates import DuplicateGroup, Member, find_groups
 from curata.curation.parallel import FileFailed, file_pool, map_files
-from curata.curation.quality import ISSUES
+from curata.curation.quality import ISSUES, ISSUES_BY_NAME
+from curata.curation.sheets import Row, Tile, write_sheet
 from curata.images import pixel_digest_of_file
 from curata.progress import progress_bar
 from curata.store import (
@@ -36,7 +38,11 @@ if TYPE_CHECKING:
     import fiftyone as fo
 
 UNREADABLE_TAG = f"{ISSUE_TAG_PREFIX}unreadable"
+GRAYSCALE_TAG = ISSUES_BY_NAME["grayscale"].tag
 HASH_FIELDS = ("phash", "dhash", "phash_mirror")
+SHEETS_DIR = Path("reports") / "curate"  # under the project: the latest run's pictures
+SHEET_GROUPS = 12  # duplicate groups drawn, label conflicts first, then the largest
+SHEET_EXAMPLES = 8  # worst samples drawn per quality issue
 
 
 @dataclass
@@ -46,6 +52,7 @@ class CurationReport:
     unreadable: list[str] = field(default_factory=list)
     rows: list[tuple[str, int, str]] = field(default_factory=list)  # (problem, samples, saved view)
     groups: list[DuplicateGroup] = field(default_factory=list)
+    sheets: dict[str, Path] = field(default_factory=dict)  # picture name -> PNG
     seconds: float = 0.0
 
     def count(self, problem: str) -> int:
@@ -72,7 +79,7 @@ def curate(
     else:
         tags = {issue.tag: {r["id"] for r in rows if issue.tag in (r["tags"] or ())} for issue in ISSUES}
     report.groups = find_groups(
-        [_member(r, has_split) for r in measured],
+        [_member(r, has_split, r["id"] in tags[GRAYSCALE_TAG]) for r in measured],
         settings.near_duplicate_radius,
         settings.match_mirrored,
         settings.rotated_similarity if settings.match_rotated else None,
@@ -83,6 +90,7 @@ def curate(
         store.retag(tag, ids)
 
     report.rows = _save_views(dataset, tags, has_split)
+    report.sheets = _draw_sheets(store.root / SHEETS_DIR, report.groups, rows, tags)
     report.seconds = time.perf_counter() - started
     dataset.info["curation"] = {
         "at": datetime.now(UTC).isoformat(),
@@ -101,7 +109,8 @@ def curate(
 def _load_rows(dataset: fo.Dataset, has_split: bool) -> list[dict[str, Any]]:
     """Everything curation derives from, for every sample, in one query per field."""
     fields = [
-        "id", "sha256", "pixel_sha256", "image_stats", "ground_truth.label", "label_conflicts", "tags",
+        "id", "filepath", "sha256", "pixel_sha256", "image_stats", "ground_truth.label", "label_conflicts",
+        "tags",
         *HASH_FIELDS, *(issue.score_field for issue in ISSUES), "dup_group", "dup_keeper", "dup_kind",
     ]  # fmt: skip
     if has_split:
@@ -120,6 +129,8 @@ def _score_quality(
         scores = issue.scores(stats) if stats else []
         values = {r["id"]: round(float(s), 5) for r, s in zip(measured, scores, strict=True)}
         _write_changed(dataset, issue.score_field, values, {r["id"]: r[issue.score_field] for r in rows})
+        for row in measured:  # the rows stay current for the contact sheets
+            row[issue.score_field] = values[row["id"]]
         tags[issue.tag] = {i for i, s in values.items() if s < thresholds[issue.name]}
     return tags
 
@@ -143,6 +154,58 @@ def _mark_duplicates(
         CONFLICT_TAG: conflicts | {r["id"] for r in rows if r["label_conflicts"]},
         LEAK_TAG: {m.id for g in groups if len(g.splits) > 1 for m in g.members},
     }
+
+
+def _draw_sheets(
+    folder: Path, groups: list[DuplicateGroup], rows: list[dict], tags: dict[str, set[str]]
+) -> dict[str, Path]:
+    """The duplicate groups and each issue's worst samples as contact sheets (stale ones removed)."""
+    row_of = {r["id"]: r for r in rows}
+
+    def size(sample_id: str) -> str:
+        stats = _stats_dict(row_of[sample_id]["image_stats"])
+        return f"{stats['width']}x{stats['height']}"
+
+    drawn = {}
+    shown = sorted(groups, key=lambda g: (len(g.labels) < 2, -len(g.members), g.id))[:SHEET_GROUPS]
+    group_rows = [
+        Row(
+            f"{len(g.members)} {'identical' if g.exact else 'near'} copies"
+            + (" — label conflict" if len(g.labels) > 1 else "")
+            + (" — split leak" if len(g.splits) > 1 else ""),
+            [
+                Tile(
+                    row_of[m.id]["filepath"],
+                    f"{'keep' if m is g.keeper else 'copy'} {size(m.id)}",
+                    m.label or "",
+                    alert=len(g.labels) > 1,
+                )
+                for m in g.members
+            ],
+        )
+        for g in shown
+    ]
+    issue_rows = []
+    for issue in ISSUES:
+        worst = sorted(tags.get(issue.tag, ()), key=lambda i: row_of[i][issue.score_field] or 0.0)
+        if worst:
+            tiles = [
+                Tile(
+                    row_of[i]["filepath"],
+                    f"score {row_of[i][issue.score_field] or 0.0:.2f}",
+                    row_of[i]["ground_truth.label"] or "",
+                )
+                for i in worst[:SHEET_EXAMPLES]
+            ]
+            count = f"{len(worst)} sample{'s' if len(worst) > 1 else ''}"
+            issue_rows.append(Row(f"{issue.name}: {count}, worst first", tiles))
+    for name, sheet_rows in (("duplicate-groups", group_rows), ("quality-issues", issue_rows)):
+        target = folder / f"{name}.png"
+        if sheet_rows:
+            drawn[name.replace("-", " ")] = write_sheet(sheet_rows, target)
+        else:
+            target.unlink(missing_ok=True)
+    return drawn
 
 
 def _ensure_fields(store: Store) -> None:
@@ -195,7 +258,7 @@ def _stats_dict(document: Any) -> dict:
     return document.to_dict() if hasattr(document, "to_dict") else dict(document)
 
 
-def _member(row: dict, has_split: bool) -> Member:
+def _member(row: dict, has_split: bool, grey: bool) -> Member:
     stats = _stats_dict(row["image_stats"])
     return Member(
         id=row["id"],
@@ -207,6 +270,7 @@ def _member(row: dict, has_split: bool) -> Member:
         split=row.get("split") if has_split else None,
         pixels=int(stats["width"]) * int(stats["height"]),
         sharpness=float(stats.get("sharpness") or 0.0),  # none yet after a hashes-only pass
+        grey=grey,
         polar=stats.get("polar"),
         excluded=EXCLUDED_TAG in (row["tags"] or ()),
         reviewed=REVIEWED_TAG in (row["tags"] or ()),

@@ -37,6 +37,7 @@ class Member:
     split: str | None
     pixels: int  # width * height
     sharpness: float
+    grey: bool = False  # no colour: a grey copy of a colour photo keeps less of it
     polar: str | None = None  # the polar spectrum, for turned copies
     excluded: bool = False  # a reviewer excluded it
     reviewed: bool = False  # a reviewer checked it (e.g. chose it as the copy to keep)
@@ -103,9 +104,16 @@ def find_groups(
 
 
 def _keeper_order(member: Member) -> tuple:
-    """A reviewer's choice first (never an excluded copy), then the largest resolution, then the
-    sharpest; sha256 breaks ties so the choice is stable."""
-    return (member.excluded, not member.reviewed, -member.pixels, -member.sharpness, member.sha256)
+    """A reviewer's choice first (never an excluded copy), then the largest resolution, then a
+    copy in colour, then the sharpest; sha256 breaks ties so the choice is stable."""
+    return (
+        member.excluded,
+        not member.reviewed,
+        -member.pixels,
+        member.grey,
+        -member.sharpness,
+        member.sha256,
+    )
 
 
 def _equal_pixel_pairs(members: Sequence[Member]) -> tuple[np.ndarray, np.ndarray]:
