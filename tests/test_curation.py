@@ -231,6 +231,12 @@ def test_duplicate_groups_have_one_keeper_and_views_are_saved(make_project, shar
     assert grouped._is_dynamic_groups and len(grouped) == len(report.groups)
     assert np.isfinite(dataset.values("blurry_score")).all()
 
+    for group in report.groups:  # a reviewer settles every group: the sheet goes, as the view empties
+        project.keep_duplicate(group.keeper.id)
+    settled = project.curate(progress=False)
+    assert "duplicate groups" not in settled.sheets
+    assert not (project.root / "reports" / "curate" / "duplicate-groups.png").exists()
+
 
 def test_missing_media_is_reported_and_healed_by_reimport(make_project, flowers):
     project = make_project()

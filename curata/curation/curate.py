@@ -159,15 +159,18 @@ def _mark_duplicates(
 def _draw_sheets(
     folder: Path, groups: list[DuplicateGroup], rows: list[dict], tags: dict[str, set[str]]
 ) -> dict[str, Path]:
-    """The duplicate groups and each issue's worst samples as contact sheets (stale ones removed)."""
+    """The open duplicate groups and each issue's worst open samples as contact sheets, as the
+    saved views show them: what a reviewer has settled stays out. Stale sheets are removed."""
     row_of = {r["id"]: r for r in rows}
+    settled = {r["id"] for r in rows if {EXCLUDED_TAG, REVIEWED_TAG} & set(r["tags"] or ())}
 
     def size(sample_id: str) -> str:
         stats = _stats_dict(row_of[sample_id]["image_stats"])
         return f"{stats['width']}x{stats['height']}"
 
     drawn = {}
-    shown = sorted(groups, key=lambda g: (len(g.labels) < 2, -len(g.members), g.id))[:SHEET_GROUPS]
+    open_groups = [g for g in groups if any(m.id not in settled for m in g.members)]
+    shown = sorted(open_groups, key=lambda g: (len(g.labels) < 2, -len(g.members), g.id))[:SHEET_GROUPS]
     group_rows = [
         Row(
             f"{len(g.members)} {'identical' if g.exact else 'near'} copies"
@@ -187,7 +190,9 @@ def _draw_sheets(
     ]
     issue_rows = []
     for issue in ISSUES:
-        worst = sorted(tags.get(issue.tag, ()), key=lambda i: row_of[i][issue.score_field] or 0.0)
+        worst = sorted(
+            tags.get(issue.tag, set()) - settled, key=lambda i: row_of[i][issue.score_field] or 0.0
+        )
         if worst:
             tiles = [
                 Tile(
