@@ -40,8 +40,6 @@ console = Console()
 def stand_in_engine(project: Project) -> Iterator[LocalEngine]:
     """Serve the sample's sunflower photos as web search results on 127.0.0.1, and point the
     project's engines there for this process only (``curata.toml`` keeps the real engines)."""
-    from curata.scrapers.local_engine import LocalEngine
-
     photos = sorted((SAMPLE / "flowers" / SCRAPED_CLASS).glob("*.jpg"))
     first, second = project.config.class_spec(SCRAPED_CLASS).queries[:2]
     with tempfile.TemporaryDirectory(prefix="curata-demo-web-") as scratch:

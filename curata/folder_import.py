@@ -16,16 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from curata.config import CONFIG_NAME, Config
 from curata.errors import CurataError
 from curata.images import ImageInfo, RejectedImage, inspect_image
 from curata.progress import progress_bar
 from curata.store import NewImage, Store, remember_run
-
-if TYPE_CHECKING:
-    pass
 
 BATCH_SIZE = 256
 IMPORT_TAG = "imported"
