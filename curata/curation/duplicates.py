@@ -77,13 +77,11 @@ def find_groups(
         return []
     phashes = hex_to_uint64(m.phash for m in members)
     hashed = np.nonzero(~np.isin(phashes, _FLAT_PHASHES))[0]
-    if match_mirrored:
-        mirrors = hex_to_uint64(members[k].phash_mirror for k in hashed)
-        i, j = near_pairs(np.concatenate([phashes[hashed], mirrors]), radius)
-        i, j = hashed[i % len(hashed)], hashed[j % len(hashed)]
-    else:
-        i, j = near_pairs(phashes[hashed], radius)
-        i, j = hashed[i], hashed[j]
+    searched = phashes[hashed]
+    if match_mirrored:  # mirror hashes follow, at index + len(hashed)
+        searched = np.concatenate([searched, hex_to_uint64(members[k].phash_mirror for k in hashed)])
+    i, j = near_pairs(searched, radius)
+    i, j = hashed[i % len(hashed)], hashed[j % len(hashed)]
     exact_i, exact_j = _equal_pixel_pairs(members)
     i, j = np.concatenate([i, exact_i]), np.concatenate([j, exact_j])
     if rotated_similarity is not None:

@@ -39,11 +39,11 @@ def map_files(
     """
     if not paths:
         return []
-    count = workers or os.cpu_count() or 1
+    count = _worker_count(workers)
     size = max(1, min(MAX_CHUNK, len(paths) // (count * CHUNKS_PER_WORKER)))
     chunks = [list(paths[start : start + size]) for start in range(0, len(paths), size)]
     results: list[Any] = []
-    with nullcontext(pool) if pool is not None else file_pool(len(paths), count) as running:
+    with nullcontext(pool) if pool is not None else file_pool(len(paths), workers) as running:
         for chunk, future in [(chunk, running.submit(_each, function, chunk)) for chunk in chunks]:
             try:
                 results.extend(future.result())
@@ -61,7 +61,7 @@ def map_files(
 @contextmanager
 def file_pool(jobs: int, workers: int = 0) -> Iterator[Executor]:
     """Worker processes for ``jobs`` files, or threads when there are too few to pay for them."""
-    count = workers or os.cpu_count() or 1
+    count = _worker_count(workers)
     if jobs < PROCESS_POOL_MIN or count == 1:
         with ThreadPoolExecutor(max_workers=count) as pool:
             yield pool
@@ -69,6 +69,10 @@ def file_pool(jobs: int, workers: int = 0) -> Iterator[Executor]:
         # spawn: a parent holding a database connection must not be forked
         with ProcessPoolExecutor(max_workers=count, mp_context=get_context("spawn")) as pool:
             yield pool
+
+
+def _worker_count(workers: int) -> int:
+    return workers or os.cpu_count() or 1
 
 
 def _each(function: Callable[[str], Any], paths: list[str]) -> list[Any]:
