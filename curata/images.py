@@ -157,12 +157,15 @@ def orientation_of(image: Image.Image) -> int:
     return value if 1 <= value <= 8 else 1
 
 
-def open_image(path: str | Path, mode: str = "RGB") -> Image.Image:
+def open_image(path: str | Path, mode: str = "RGB", at_least: tuple[int, int] | None = None) -> Image.Image:
     """Open a stored image upright (EXIF orientation applied) in ``mode``.
 
     Stored JPEGs keep their original bytes and EXIF; every stage decodes through here so they
-    all see the same upright pixels the App shows.
+    all see the same upright pixels the App shows. ``at_least`` lets a JPEG decode reduced
+    inside the DCT to no less than that size: a thumbnail of a large photo costs a fraction.
     """
     with Image.open(path) as image:
+        if at_least:
+            image.draft(mode, at_least)
         upright = ImageOps.exif_transpose(image)
         return upright.convert(mode) if mode else upright.copy()

@@ -231,6 +231,11 @@ def test_duplicate_groups_have_one_keeper_and_views_are_saved(make_project, shar
     assert grouped._is_dynamic_groups and len(grouped) == len(report.groups)
     assert np.isfinite(dataset.values("blurry_score")).all()
 
+    drawn = report.sheets["duplicate groups"].stat().st_mtime_ns
+    assert project.curate(progress=False).sheets["duplicate groups"].stat().st_mtime_ns == drawn, (
+        "a rerun that changed nothing redraws nothing"
+    )
+
     for group in report.groups:  # a reviewer settles every group: the sheet goes, as the view empties
         project.keep_duplicate(group.keeper.id)
     settled = project.curate(progress=False)

@@ -1,17 +1,21 @@
 """Contact sheets: the duplicate groups and each quality issue's worst samples, as pictures.
 
 The App is where a reviewer acts on them; a sheet is what one looks at right after
-``curata curate`` in a terminal, or attaches to a report. Each is one PNG, rewritten by every
-run, so the latest always sits at the same path.
+``curata curate`` in a terminal, or attaches to a report. Each is one PNG at a fixed path,
+redrawn only when what it shows has changed (media paths name their content, so the tiles'
+paths and captions say it all): a rerun that changed nothing decodes no thumbnails.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+
+from curata.images import open_image
 
 TILE = 150  # thumbnail box, px
 CAPTION = 34  # two caption lines under each thumbnail
@@ -19,6 +23,7 @@ HEADER = 22  # a row's title
 GAP = 6
 BACKGROUND = (250, 250, 250)
 INK, ALERT, QUIET = (30, 30, 30), (200, 30, 30), (120, 120, 120)
+_DRAWN_FROM = "curata-sheet"  # PNG text key: a digest of what the sheet shows
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,9 @@ class Row:
 
 def write_sheet(rows: Sequence[Row], target: Path, columns: int = 8) -> Path:
     """Draw ``rows`` (each cut to ``columns`` tiles) into one PNG at ``target``."""
+    digest = hashlib.sha256(repr((list(rows), columns, TILE)).encode()).hexdigest()
+    if _drawn_from(target) == digest:
+        return target
     width = GAP + columns * (TILE + GAP)
     height = GAP + len(rows) * (HEADER + TILE + CAPTION + GAP)
     sheet = Image.new("RGB", (width, max(height, HEADER + GAP)), BACKGROUND)
@@ -61,19 +69,27 @@ def write_sheet(rows: Sequence[Row], target: Path, columns: int = 8) -> Path:
             draw.text((left, top + TILE + 18), _fit(draw, tile.note, font), fill=colour, font=font)
         top += TILE + CAPTION + GAP
     target.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(target)
+    text = PngImagePlugin.PngInfo()
+    text.add_text(_DRAWN_FROM, digest)
+    sheet.save(target, pnginfo=text)
     return target
+
+
+def _drawn_from(target: Path) -> str | None:
+    try:
+        with Image.open(target) as existing:
+            return existing.text.get(_DRAWN_FROM)
+    except (OSError, ValueError, AttributeError):  # absent, damaged, or not a PNG
+        return None
 
 
 def _thumbnail(path: str) -> Image.Image | None:
     try:
-        with Image.open(path) as image:
-            image.draft("RGB", (TILE, TILE))  # JPEGs decode reduced: a sheet of large photos stays quick
-            upright = ImageOps.exif_transpose(image).convert("RGB")
+        image = open_image(path, at_least=(TILE, TILE))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
-    upright.thumbnail((TILE, TILE))
-    return upright
+    image.thumbnail((TILE, TILE))
+    return image
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> str:
