@@ -27,7 +27,7 @@ import imagehash
 from PIL import Image
 
 from curata.curation.analysis import analyse
-from curata.curation.parallel import file_pool, map_files
+from curata.curation.parallel import PROCESS_POOL_MIN, file_pool, map_files
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SETS = {
@@ -42,7 +42,7 @@ def main() -> None:
         sys.exit(f"benchmark data not found at {DATA} (the shared data folder beside the repo)")
     workers = os.cpu_count() or 1
     print(f"workers: {workers}")
-    with file_pool(jobs=10**6, workers=workers) as pool:
+    with file_pool(jobs=PROCESS_POOL_MIN, workers=workers) as pool:  # processes, as curate uses
         map_files(analyse, [str(SETS["flowers"][0])] * workers * 4, pool, workers)  # start the workers
         for name, files in SETS.items():
             paths = [str(p) for p in files]

@@ -71,12 +71,8 @@ class ImageStats:
     height: int
     brightness_p99: float | None = None  # perceived brightness (0-1) of the 99th-percentile pixel: low = dark
     brightness_p5: float | None = None  # ... of the 5th-percentile pixel: high = washed out
-    brightness_mean: float | None = (
-        None  # mean perceived brightness: low = under-exposed despite bright spots
-    )
-    entropy: float | None = (
-        None  # entropy of the colour histogram in bits (as cleanvision): low = little information
-    )
+    brightness_mean: float | None = None  # mean perceived brightness: low = under-exposed
+    entropy: float | None = None  # colour histogram entropy in bits (as cleanvision): low = empty
     colourfulness: float | None = None  # mean chroma (0-1): ~0 = grayscale
     sharpness: float | None = None  # Laplacian variance in the sharpest tiles of the grey copy: low = blurry
     sharpness_global: float | None = None  # Laplacian variance of the whole grey copy
